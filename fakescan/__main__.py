@@ -1,0 +1,3 @@
+from fakescan.cli import main
+
+main()

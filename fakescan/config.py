@@ -1,0 +1,75 @@
+"""Frozen configuration objects shared by training, every decoder, export and bench.
+
+``Preprocess`` is the single source of truth for how an image becomes a tensor for a model:
+no other module keeps its own copy of a mean, a std or an input size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HALF_MEAN = (0.5, 0.5, 0.5)
+HALF_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a decoded image is turned into model input.
+
+    As in the seeds: convert to RGB, resize directly to a square ``input_size`` (no crop)
+    with bilinear interpolation and antialiasing, scale pixels to 0..1, then normalise with
+    ``mean``/``std`` (given on the 0..1 scale).
+    """
+
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    resize: str = "bilinear_antialias"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_size": self.input_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "resize": self.resize,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocess:
+        return cls(
+            input_size=int(d["input_size"]),
+            mean=tuple(float(x) for x in d["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(x) for x in d["std"]),  # type: ignore[arg-type]
+            resize=str(d.get("resize", "bilinear_antialias")),
+        )
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A training recipe: the per-architecture defaults of the seeds, overridable from the CLI."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    head_lr: float | None = None  # resnet_ft: LR of the head (layer4 uses ``lr``)
+    weight_decay: float = 1e-4
+    patience: int = 5  # early stopping on validation loss
+    plateau_patience: int = 2  # ReduceLROnPlateau
+    plateau_factor: float = 0.1
+    augment: bool = True
+    vflip: bool = False  # seed 002 adds vertical flip ...
+    rotation: float = 10.0  # ... and rotation 15 degrees
+    color_jitter: float = 0.1
+    blur_jpeg: bool = False  # CNNDetection's blur + JPEG re-compression augmentation
+    seed: int = 0
+
+    def replace(self, **changes: Any) -> Recipe:
+        """A copy with the given fields changed; ``None`` values are ignored."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,255 @@
+"""Recognise and read the dataset layouts of SPEC into one ``Dataset`` object.
+
+Layouts, tried in this order:
+
+* ``manifest``: a CSV file with a header holding ``path`` and ``label`` (and optionally
+  ``split``); relative paths are resolved against the CSV's folder.
+* ``splits``: ``train|training/``, ``valid|val|validation/``, ``test/`` folders, each with one
+  folder per class (Kaggle "140k real and fake faces").
+* ``ciplab``: ``training_real/``, ``training_fake/`` (Kaggle ciplab); split by ratios.
+* ``classes``: one folder per class (``real/``, ``fake/``, ...); split by ratios (seed 002).
+
+A folder holding exactly one sub-folder and nothing recognisable is descended into, so the
+root of an unpacked Kaggle archive works as is.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fakescan.errors import DataError, ManifestError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+)
+SPLITS = ("train", "valid", "test")
+SPLIT_ALIASES = {
+    "train": "train", "training": "train",
+    "valid": "valid", "val": "valid", "validation": "valid",
+    "test": "test", "testing": "test",
+}
+CIPLAB = re.compile(r"^(?:training|train)_(?P<label>[A-Za-z0-9-]+)$")
+DEFAULT_RATIOS = (0.8, 0.1, 0.1)
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str
+
+
+@dataclass
+class Dataset:
+    """A labelled dataset, split into ``train``/``valid``/``test`` (or ``all`` when unsplit).
+
+    ``classes`` is the stable class order: index 0 is ``real`` (the negative class), then
+    ``fake`` (the positive class), then any other class in sorted order.
+    """
+
+    root: Path
+    layout: str
+    classes: tuple[str, ...]
+    splits: dict[str, list[Sample]] = field(default_factory=dict)
+    split_note: str = ""
+
+    def samples(self) -> list[Sample]:
+        return [s for split in self.splits.values() for s in split]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{split: {class: count}}`` in split and class order."""
+        out: dict[str, dict[str, int]] = {}
+        for name, samples in self.splits.items():
+            c = dict.fromkeys(self.classes, 0)
+            for s in samples:
+                c[s.label] += 1
+            out[name] = c
+        return out
+
+    def fingerprint(self) -> str:
+        """SHA-256 over (split, label, relative path, size) of every sample: cheap and stable."""
+        h = hashlib.sha256()
+        for name, samples in self.splits.items():
+            for s in sorted(samples, key=lambda s: str(s.path)):
+                try:
+                    rel = s.path.relative_to(self.root)
+                except ValueError:
+                    rel = s.path
+                h.update(f"{name}\0{s.label}\0{rel}\0{s.path.stat().st_size}\n".encode())
+        return h.hexdigest()
+
+
+def order_classes(names: set[str] | list[str]) -> tuple[str, ...]:
+    """Stable class order: ``real`` first (negative), ``fake`` second (positive), rest sorted."""
+    names = set(names)
+    head = [n for n in ("real", "fake") if n in names]
+    return tuple(head + sorted(names - set(head)))
+
+
+def is_image_file(p: Path) -> bool:
+    return p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted, hidden files skipped)."""
+    return sorted(p for p in folder.rglob("*") if is_image_file(p))
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _read_class_folders(folders: dict[str, Path]) -> list[Sample]:
+    samples: list[Sample] = []
+    for label, folder in folders.items():
+        images = list_images(folder)
+        if not images:
+            raise DataError(f"class folder {folder} contains no images")
+        samples += [Sample(p, label) for p in images]
+    return samples
+
+
+def load_dataset(
+    path: str | Path,
+    *,
+    ratios: tuple[float, float, float] | None = DEFAULT_RATIOS,
+    seed: int = 0,
+) -> Dataset:
+    """Read the dataset at ``path`` (a folder or a CSV manifest).
+
+    Args:
+        path: dataset folder or manifest file.
+        ratios: train/valid/test ratios for layouts without predefined splits; ``None``
+            keeps such a dataset unsplit (one split named ``all``).
+        seed: seed of the stratified split.
+
+    Raises:
+        DataError: missing path, empty class folder, or unrecognised layout.
+        ManifestError: malformed manifest.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise DataError(f"dataset not found: {root}")
+    if root.is_file():
+        if root.suffix.lower() != ".csv":
+            raise DataError(f"{root} is a file but not a CSV manifest (path,label columns)")
+        return _load_manifest(root, ratios, seed)
+
+    for _ in range(4):  # descend through wrapper folders of unpacked archives
+        subdirs = _subdirs(root)
+        names = {d.name.lower(): d for d in subdirs}
+        split_dirs = {SPLIT_ALIASES[n]: d for n, d in names.items() if n in SPLIT_ALIASES}
+        if split_dirs:
+            return _load_splits(root, split_dirs)
+        ciplab = {m["label"].lower(): d for d in subdirs if (m := CIPLAB.match(d.name))}
+        if len(ciplab) >= 2:
+            samples = _read_class_folders(ciplab)
+            return _finish(root, "ciplab", samples, ratios, seed)
+        class_dirs = {d.name: d for d in subdirs}
+        has_own_images = any(is_image_file(p) for p in root.iterdir())
+        if len(class_dirs) >= 2 and not has_own_images:
+            samples = _read_class_folders(class_dirs)
+            return _finish(root, "classes", samples, ratios, seed)
+        if len(subdirs) == 1 and not has_own_images:
+            root = subdirs[0]
+            continue
+        break
+    raise DataError(
+        f"cannot recognise the dataset layout at {path}: expected split folders "
+        "(train/ valid/ test/ with one folder per class), class folders (real/ fake/ ...), "
+        "ciplab folders (training_real/ training_fake/), or a CSV manifest (path,label)"
+    )
+
+
+def _load_splits(root: Path, split_dirs: dict[str, Path]) -> Dataset:
+    splits: dict[str, list[Sample]] = {}
+    labels: set[str] = set()
+    for name in SPLITS:
+        if name not in split_dirs:
+            continue
+        class_dirs = {d.name: d for d in _subdirs(split_dirs[name])}
+        if not class_dirs:
+            raise DataError(f"split folder {split_dirs[name]} has no class folders")
+        splits[name] = _read_class_folders(class_dirs)
+        labels |= set(class_dirs)
+    if "train" not in splits:
+        raise DataError(f"{root} has split folders but no train/ (or training/) folder")
+    classes = order_classes(labels)
+    if len(classes) < 2:
+        raise DataError(f"{root} has only one class ({classes[0]}); need at least two")
+    return Dataset(root, "splits", classes, splits, "predefined splits")
+
+
+def _finish(
+    root: Path,
+    layout: str,
+    samples: list[Sample],
+    ratios: tuple[float, float, float] | None,
+    seed: int,
+) -> Dataset:
+    from fakescan.data.split import stratified_split
+
+    classes = order_classes({s.label for s in samples})
+    if len(classes) < 2:
+        raise DataError(f"{root} has only one class ({classes[0]}); need at least two")
+    if ratios is None:
+        return Dataset(root, layout, classes, {"all": samples}, "unsplit")
+    splits = stratified_split(samples, ratios, seed)
+    note = f"stratified split {'/'.join(f'{r:g}' for r in ratios)}, seed {seed}"
+    return Dataset(root, layout, classes, splits, note)
+
+
+def _load_manifest(
+    manifest: Path, ratios: tuple[float, float, float] | None, seed: int
+) -> Dataset:
+    base = manifest.parent
+    try:
+        with manifest.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            fields = [c.strip().lower() for c in reader.fieldnames or []]
+            if "path" not in fields or "label" not in fields:
+                raise ManifestError(
+                    f"manifest {manifest}: header must name 'path' and 'label' columns "
+                    f"(found: {', '.join(fields) or 'nothing'})"
+                )
+            reader.fieldnames = fields
+            rows = list(enumerate(reader, start=2))
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"manifest {manifest} is not UTF-8 text: {e.reason}") from None
+    except csv.Error as e:
+        raise ManifestError(f"manifest {manifest}: {e}") from None
+    if not rows:
+        raise ManifestError(f"manifest {manifest} has a header but no rows")
+
+    samples: list[Sample] = []
+    split_of: dict[int, str] = {}
+    for line, row in rows:
+        p, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+        if not p or not label:
+            raise ManifestError(f"manifest {manifest} line {line}: empty path or label")
+        fp = Path(p) if Path(p).is_absolute() else base / p
+        if not fp.is_file():
+            raise ManifestError(f"manifest {manifest} line {line}: no such file {p}")
+        split = (row.get("split") or "").strip().lower()
+        if split:
+            if split not in SPLIT_ALIASES:
+                raise ManifestError(
+                    f"manifest {manifest} line {line}: unknown split {split!r} "
+                    "(use train, valid or test)"
+                )
+            split_of[len(samples)] = SPLIT_ALIASES[split]
+        samples.append(Sample(fp, label))
+
+    if split_of and len(split_of) != len(samples):
+        raise ManifestError(f"manifest {manifest}: the split column is filled on some rows only")
+    if split_of:
+        classes = order_classes({s.label for s in samples})
+        splits = {
+            name: [s for i, s in enumerate(samples) if split_of[i] == name] for name in SPLITS
+        }
+        splits = {k: v for k, v in splits.items() if v}
+        return Dataset(manifest, "manifest", classes, splits, "splits from the manifest")
+    return _finish(manifest, "manifest", samples, ratios, seed)

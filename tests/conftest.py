@@ -1,0 +1,48 @@
+"""Shared fixtures: generated data (no network) and the real datasets in ../shared/datasets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FAKESCAN_SHARED", REPO.parent / "shared"))
+HARD = SHARED / "datasets" / "hard-fake-vs-real-faces"
+OOD = SHARED / "datasets" / "ood-ffhq-vs-stylegan2-dev"
+
+
+def run_cli(*args: str, input: str | None = None, cwd: Path | None = None):
+    """Run ``python -m fakescan ARGS`` in a subprocess, as a user would."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "fakescan", *map(str, args)],
+        capture_output=True, text=True, input=input, cwd=cwd, timeout=600, env=env,
+    )
+
+
+@pytest.fixture(scope="session")
+def hard_dataset() -> Path:
+    if not HARD.is_dir():
+        pytest.skip(f"real dataset not found at {HARD} (set FAKESCAN_SHARED)")
+    return HARD
+
+
+@pytest.fixture(scope="session")
+def ood_dataset() -> Path:
+    if not OOD.is_dir():
+        pytest.skip(f"OOD dataset not found at {OOD} (set FAKESCAN_SHARED)")
+    return OOD
+
+
+@pytest.fixture(scope="session")
+def synth_small(tmp_path_factory) -> Path:
+    """120 small synthetic images in the split layout (fast to make and to train on)."""
+    from fakescan.data.synth import make_synth
+
+    out = tmp_path_factory.mktemp("synth_small")
+    make_synth(out, n=120, seed=1, size_range=(64, 192))
+    return out

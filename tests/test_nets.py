@@ -1,0 +1,97 @@
+"""The seed architectures: exact parameter counts, forward passes, registry behaviour."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from fakescan.errors import ArchitectureError
+from fakescan.nets import count_parameters, create_model, get_arch, list_archs
+from fakescan.nets.registry import register
+from tests.conftest import run_cli
+
+EXPECTED = {  # (arch, options) -> (total, trainable), from SPEC / the seeds
+    ("simplecnn", ()): (8_483_074, 8_483_074),
+    ("resnet_frozen", ()): (24_033_090, 525_058),
+    ("resnet_ft", ()): (24_033_090, 15_489_794),
+    ("salman", (("padding", "valid"),)): (3_208_770, 3_208_770),
+    ("salman", (("padding", "same"),)): (6_354_498, 6_354_498),
+}
+
+
+@pytest.mark.parametrize("key", list(EXPECTED), ids=lambda k: k[0] + "".join(v for _, v in k[1]))
+def test_exact_parameter_counts(key):
+    name, options = key
+    assert count_parameters(create_model(name, **dict(options))) == EXPECTED[key]
+
+
+def test_registry_lists_the_seed_architectures_in_order():
+    assert list_archs() == ["simplecnn", "resnet_frozen", "resnet_ft", "salman"]
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+@pytest.mark.parametrize(
+    "name,options",
+    [("simplecnn", {}), ("resnet_frozen", {}), ("resnet_ft", {}), ("salman", {}),
+     ("salman", {"padding": "same"}), ("salman", {"extra_block": True})],
+)
+def test_forward_at_input_size(name, options, num_classes):
+    spec = get_arch(name)
+    model = spec.build(num_classes=num_classes, **options).eval()
+    s = spec.preprocess.input_size
+    with torch.inference_mode():
+        y = model(torch.randn(2, 3, s, s))
+    assert y.shape == (2, num_classes)
+    assert torch.isfinite(y).all()
+
+
+def test_models_json_reports_exact_counts():
+    r = run_cli("models", "--json")
+    assert r.returncode == 0, r.stderr
+    got = {(row["name"], row["variant"]): (row["params"], row["trainable_params"])
+           for row in json.loads(r.stdout)}
+    assert got == {
+        ("simplecnn", None): (8_483_074, 8_483_074),
+        ("resnet_frozen", None): (24_033_090, 525_058),
+        ("resnet_ft", None): (24_033_090, 15_489_794),
+        ("salman", "valid"): (3_208_770, 3_208_770),
+        ("salman", "same"): (6_354_498, 6_354_498),
+    }
+
+
+def test_unknown_architecture_names_the_choices():
+    with pytest.raises(ArchitectureError, match="choose one of: simplecnn, resnet_frozen"):
+        get_arch("resnet51")
+
+
+def test_unknown_option_and_bad_padding_are_refused():
+    with pytest.raises(ArchitectureError, match="no option depth"):
+        create_model("simplecnn", depth=3)
+    with pytest.raises(ArchitectureError, match="padding"):
+        create_model("salman", padding="reflect")
+
+
+def test_duplicate_registration_raises():
+    spec = get_arch("simplecnn")
+    with pytest.raises(ArchitectureError, match="registered twice"):
+        register("simplecnn", preprocess=spec.preprocess, recipe=spec.recipe, source="x")(
+            lambda *, num_classes=2: None
+        )
+
+
+def test_each_architecture_carries_its_preprocessing():
+    assert get_arch("simplecnn").preprocess.mean == (0.5, 0.5, 0.5)
+    assert get_arch("resnet_ft").preprocess.mean == (0.485, 0.456, 0.406)
+    assert get_arch("resnet_ft").preprocess.input_size == 224
+    assert get_arch("salman").preprocess.input_size == 256
+
+
+def test_frozen_stages_stay_in_eval_mode():
+    m = create_model("resnet_ft").train()
+    assert not m.layer3.training and not m.bn1.training
+    assert m.layer4.training and m.fc.training
+    groups = m.param_groups(1e-4, 1e-3)
+    assert [(g["name"], g["lr"]) for g in groups] == [("backbone", 1e-4), ("head", 1e-3)]
+    assert sum(p.numel() for g in groups for p in g["params"]) == 15_489_794
