@@ -1,0 +1,142 @@
+"""The model store: model folders with safetensors weights and a JSON card; name resolution.
+
+Nothing here unpickles: weights are read with safetensors, metadata with json. A folder that
+holds only a pickled checkpoint (``.pt``/``.pth``/``.bin``/``.ckpt``) is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from fakescan.config import Preprocess
+from fakescan.errors import ModelError
+
+WEIGHTS = "weights.safetensors"
+CARD = "config.json"
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
+
+
+def models_dir() -> Path:
+    """The store: ``$FAKESCAN_MODELS`` or ``./models``."""
+    return Path(os.environ.get("FAKESCAN_MODELS", "models"))
+
+
+def resolve_model_dir(ref: str | Path) -> Path:
+    """A model folder for ``ref``: a folder path, or a name inside the store."""
+    p = Path(ref)
+    for cand in (p, models_dir() / str(ref)):
+        if cand.is_dir() and (cand / CARD).is_file():
+            return cand
+        if cand.is_dir():
+            pickles = [f.name for f in cand.iterdir() if f.suffix in PICKLE_SUFFIXES]
+            if pickles:
+                raise ModelError(
+                    f"{cand} holds a pickled checkpoint ({pickles[0]}) and no {CARD}; fakescan "
+                    "only loads safetensors model folders (pickles can run code on load)"
+                )
+    known = sorted(d.name for d in models_dir().glob("*/") if (d / CARD).is_file())
+    hint = f"; models in {models_dir()}: {', '.join(known)}" if known else ""
+    raise ModelError(f"no model folder '{ref}' (expected a folder with {CARD}){hint}")
+
+
+def read_card(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(folder) / CARD).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelError(f"cannot read {Path(folder) / CARD}: {e}") from None
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    """Write the card atomically (a crash never leaves half a JSON file)."""
+    folder = Path(folder)
+    tmp = folder / (CARD + ".tmp")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, folder / CARD)
+
+
+def save_tensors(tensors: dict[str, Any], path: Path, metadata: dict[str, str] | None = None):
+    """Save a flat dict of tensors as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata)
+    os.replace(tmp, path)
+
+
+def load_tensors(path: Path) -> dict[str, Any]:
+    """Load a safetensors file; anything else (a pickle in disguise) is refused."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"weights file not found: {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(
+            f"{path} is not a valid safetensors file ({e}); fakescan never loads pickled "
+            "checkpoints"
+        ) from None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that decide what a model computes."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("fakescan", "torch", "torchvision", "numpy", "pillow", "safetensors",
+                "onnx", "onnxruntime-gpu", "nvidia-dali-cuda130"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+class LoadedModel:
+    """A model folder loaded for inference: the module, its card and its preprocessing."""
+
+    def __init__(self, folder: Path, model: Any, card: dict[str, Any]) -> None:
+        self.folder = folder
+        self.model = model
+        self.card = card
+        self.preprocess = Preprocess.from_dict(card["preprocess"])
+        self.labels: list[str] = list(card["labels"])
+        self.threshold: float = float(card.get("threshold", 0.5))
+        self.name: str = card.get("name", folder.name)
+
+
+def load_model(ref: str | Path) -> LoadedModel:
+    """Build the card's architecture and load its safetensors weights (eval mode, CPU)."""
+    from fakescan.nets import create_model
+
+    folder = resolve_model_dir(ref)
+    card = read_card(folder)
+    try:
+        model = create_model(
+            card["architecture"], num_classes=len(card["labels"]), **card.get("arch_options", {})
+        )
+    except KeyError as e:
+        raise ModelError(f"{folder / CARD} lacks the key {e}") from None
+    state = load_tensors(folder / WEIGHTS)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise ModelError(f"{folder / WEIGHTS} does not fit {card['architecture']}: {first}") from None
+    return LoadedModel(folder, model.eval(), card)

@@ -1,0 +1,103 @@
+"""Training data: samples -> resized uint8 tensors (cached in RAM when small) -> augmentation.
+
+Images are decoded and resized once with the reference path (``fakescan.imaging``); small
+datasets are kept in memory as uint8 so epochs are bound by the model, not by JPEG/PNG decode.
+Augmentations run on the resized uint8 tensors; normalisation happens on the batch, on the
+device, with the model's ``Preprocess``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset as TorchDataset
+from torchvision.transforms import v2
+
+from fakescan.config import Preprocess, Recipe
+from fakescan.data.layouts import Sample
+from fakescan.imaging import load_uint8
+
+CACHE_LIMIT_BYTES = 4 << 30
+
+
+def _load(args: tuple[str, Preprocess]) -> np.ndarray:
+    path, pp = args
+    return load_uint8(path, pp).numpy()
+
+
+def preload(samples: list[Sample], pp: Preprocess, workers: int = 2) -> list[torch.Tensor]:
+    """Decode + resize every sample once, in a process pool."""
+    jobs = [(str(s.path), pp) for s in samples]
+    if workers > 1 and len(jobs) > 16:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            arrays = list(pool.map(_load, jobs, chunksize=16))
+    else:
+        arrays = [_load(j) for j in jobs]
+    return [torch.from_numpy(a) for a in arrays]
+
+
+def should_cache(n: int, pp: Preprocess) -> bool:
+    return n * 3 * pp.input_size**2 <= CACHE_LIMIT_BYTES
+
+
+def train_transform(recipe: Recipe) -> v2.Transform | None:
+    """The seed augmentations (flip, rotation, colour jitter; seed 002's vertical flip), plus
+    the optional CNNDetection blur + JPEG re-compression."""
+    if not recipe.augment:
+        return None
+    t: list[v2.Transform] = [v2.RandomHorizontalFlip()]
+    if recipe.vflip:
+        t.append(v2.RandomVerticalFlip())
+    if recipe.rotation:
+        t.append(v2.RandomRotation(recipe.rotation))
+    if recipe.color_jitter:
+        cj = recipe.color_jitter
+        t.append(v2.ColorJitter(brightness=cj, contrast=cj, saturation=cj))
+    if recipe.blur_jpeg:
+        t.append(v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 3.0))], p=0.5))
+        t.append(v2.RandomApply([v2.JPEG(quality=(30, 100))], p=0.5))
+    return v2.Compose(t)
+
+
+class ImageSamples(TorchDataset):
+    """(uint8 CHW image, class index) pairs, from a RAM cache or decoded on access."""
+
+    def __init__(
+        self,
+        samples: list[Sample],
+        classes: tuple[str, ...],
+        pp: Preprocess,
+        transform: v2.Transform | None = None,
+        cache: list[torch.Tensor] | None = None,
+    ) -> None:
+        self.samples = samples
+        self.targets = [classes.index(s.label) for s in samples]
+        self.pp = pp
+        self.transform = transform
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self.cache[i] if self.cache is not None else load_uint8(self.samples[i].path, self.pp)
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, self.targets[i]
+
+
+def make_loader(ds: ImageSamples, batch_size: int, *, shuffle: bool, seed: int, workers: int,
+                pin: bool) -> torch.utils.data.DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=g,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=pin,
+        drop_last=False,
+    )

@@ -1,0 +1,334 @@
+"""The training driver: seed recipes, differential LRs, early stopping, resume, model folder.
+
+Per epoch it appends a row to ``history.csv``, keeps the best weights (lowest validation loss)
+in ``weights.safetensors`` and the full resumable state (model, optimizer, scheduler, early
+stopping counters) in ``last.safetensors`` + ``last.json``. Batch order and augmentation are
+seeded per epoch, so a resumed run continues exactly where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from fakescan.config import Recipe
+from fakescan.data import load_dataset
+from fakescan.data.split import stratified_split
+from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
+from fakescan.errors import UsageError
+from fakescan.imaging import normalize
+from fakescan.nets import count_parameters, get_arch
+from fakescan.store import (
+    CARD, WEIGHTS, load_tensors, read_card, save_tensors, sha256_file, versions, write_card,
+)
+from fakescan.train.data import ImageSamples, make_loader, preload, should_cache, train_transform
+from fakescan.train.metrics import calibrate_threshold, p_fake_from_probs
+
+HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "head_lr",
+                  "images_per_s", "seconds"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (saved, resolved, into the model card)."""
+
+    arch: str
+    data: Path
+    out: Path
+    recipe: Recipe
+    arch_options: dict[str, Any] = field(default_factory=dict)
+    pretrained: bool = True
+    backbone_weights: Path | None = None
+    resume: bool = False
+    device: str = "auto"
+    precision: str = "auto"
+    steps_per_epoch: int | None = None
+    workers: int = 2
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+
+
+def _splits(cfg: TrainConfig):
+    ds = load_dataset(cfg.data, ratios=cfg.ratios, seed=cfg.recipe.seed)
+    train = ds.splits.get("train") or ds.splits.get("all")
+    valid = ds.splits.get("valid")
+    if not valid:  # no validation split: hold out 10% of train, stratified
+        parts = stratified_split(train, (0.9, 0.1, 0.0), cfg.recipe.seed)
+        train, valid = parts["train"], parts.get("valid", [])
+    if not valid:
+        raise UsageError("the dataset is too small to hold out a validation split")
+    return ds, train, valid
+
+
+def _optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{idx}.{k}"] = v
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _restore_optimizer(opt, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = v
+    for idx, sc in meta["scalars"].items():
+        state.setdefault(int(idx), {}).update(sc)
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+@torch.inference_mode()
+def predict_probs(model, loader, device, dtype, pp) -> tuple[np.ndarray, np.ndarray, float]:
+    """Softmax probabilities and targets over ``loader``; also the mean cross-entropy loss."""
+    model.eval()
+    probs, targets, loss_sum = [], [], 0.0
+    for x, y in loader:
+        x = normalize(x.to(device, non_blocking=True), pp).contiguous(
+            memory_format=torch.channels_last)
+        y = y.to(device)
+        with autocast(device, dtype):
+            logits = model(x)
+        logits = logits.float()
+        loss_sum += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        probs.append(torch.softmax(logits, 1).cpu().numpy())
+        targets.append(y.cpu().numpy())
+    n = sum(len(t) for t in targets)
+    return np.concatenate(probs), np.concatenate(targets), loss_sum / max(n, 1)
+
+
+def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
+    """Train ``cfg.arch`` on ``cfg.data`` into the model folder ``cfg.out``; returns the card."""
+    console = console or Console(stderr=True)
+    spec = get_arch(cfg.arch)
+    pp, recipe, out = spec.preprocess, cfg.recipe, Path(cfg.out)
+    last_json = out / "last.json"
+    if cfg.resume:
+        if not last_json.is_file():
+            raise UsageError(f"--resume: {out} has no resumable run (no last.json)")
+        prev = read_card(out)
+        if prev["architecture"] != cfg.arch:
+            raise UsageError(f"--resume: {out} holds a {prev['architecture']} run, not {cfg.arch}")
+        cfg.recipe = recipe = Recipe(**prev["recipe"])
+        cfg.arch_options = prev.get("arch_options", {})
+    elif out.exists() and (out / CARD).exists():
+        raise UsageError(f"{out} already holds a model; use --resume or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(recipe.seed)
+    ds, train_s, valid_s = _splits(cfg)
+    classes = ds.classes
+    model = spec.build(num_classes=len(classes), **cfg.arch_options)
+    pretrained_from = None
+    if hasattr(model, "load_backbone") and not cfg.resume:
+        from fakescan.train.pretrained import imagenet_resnet50_state, load_backbone_file
+
+        if cfg.backbone_weights:
+            model.load_backbone(load_backbone_file(cfg.backbone_weights))
+            pretrained_from = str(cfg.backbone_weights)
+        elif cfg.pretrained:
+            model.load_backbone(imagenet_resnet50_state())
+            pretrained_from = "torchvision ResNet50_Weights.DEFAULT"
+
+    device = pick_device(cfg.device)
+    dtype = pick_dtype(device, cfg.precision, training=True)
+    model = model.to(device, memory_format=torch.channels_last)
+    if hasattr(model, "param_groups"):
+        groups = model.param_groups(recipe.lr, recipe.head_lr)
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": recipe.lr}]
+    opt = torch.optim.Adam(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=recipe.plateau_factor, patience=recipe.plateau_patience)
+    scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
+
+    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0}
+    history = out / "history.csv"
+    if cfg.resume:
+        state = json.loads(last_json.read_text())
+        tensors = load_tensors(out / "last.safetensors")
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        _restore_optimizer(opt, tensors, state.pop("optimizer"))
+        sched.load_state_dict(state.pop("scheduler"))
+        _truncate_history(history, state["epoch"])
+        console.print(f"resuming {out} after epoch {state['epoch']}")
+    elif history.exists():
+        history.unlink()
+
+    cache = should_cache(len(train_s) + len(valid_s), pp)
+    if cache:
+        with console.status(f"decoding {len(train_s) + len(valid_s)} images once into RAM ..."):
+            train_cache = preload(train_s, pp, cfg.workers)
+            valid_cache = preload(valid_s, pp, cfg.workers)
+    else:
+        train_cache = valid_cache = None
+    workers = min(cfg.workers, 1) if cache else cfg.workers
+    train_ds = ImageSamples(train_s, classes, pp, train_transform(recipe), train_cache)
+    valid_ds = ImageSamples(valid_s, classes, pp, None, valid_cache)
+    pin = device.type == "cuda"
+    valid_loader = make_loader(valid_ds, recipe.batch_size * 2, shuffle=False, seed=0,
+                               workers=0 if cache else workers, pin=pin)
+
+    total, trainable = count_parameters(model)
+    console.print(
+        f"[bold]{cfg.arch}[/] {cfg.arch_options or ''} on {ds.root} ({ds.split_note}): "
+        f"{len(train_s)} train / {len(valid_s)} valid, classes {list(classes)}; "
+        f"{trainable:,}/{total:,} trainable params; {device} {dtype_name(dtype)}",
+        highlight=False,
+    )
+    stopped_early = False
+    for epoch in range(state["epoch"] + 1, recipe.epochs + 1):
+        if state["bad_epochs"] >= recipe.patience:
+            stopped_early = True
+            break
+        loader = make_loader(train_ds, recipe.batch_size, shuffle=True,
+                             seed=recipe.seed * 100_003 + epoch, workers=workers, pin=pin)
+        n_batches = len(loader) if cfg.steps_per_epoch is None else min(
+            len(loader), cfg.steps_per_epoch)
+        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        model.train()
+        with Progress(
+            TextColumn(f"epoch {epoch}/{recipe.epochs}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
+            console=console, transient=True,
+        ) as progress:
+            task = progress.add_task("train", total=n_batches, stats="")
+            for step, (x, y) in enumerate(loader):
+                if step >= n_batches:
+                    break
+                x = normalize(x.to(device, non_blocking=True), pp).contiguous(
+                    memory_format=torch.channels_last)
+                y = y.to(device, non_blocking=True)
+                with autocast(device, dtype):
+                    logits = model(x)
+                    loss = torch.nn.functional.cross_entropy(logits.float(), y)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                seen += len(y)
+                loss_sum += loss.item() * len(y)
+                correct += (logits.argmax(1) == y).sum().item()
+                rate = seen / (time.perf_counter() - t0)
+                progress.update(task, advance=1, stats=(
+                    f"loss {loss_sum / seen:.4f} acc {correct / seen:.3f} {rate:.0f} img/s"))
+        train_time = time.perf_counter() - t0
+        probs, targets, val_loss = predict_probs(model, valid_loader, device, dtype, pp)
+        val_acc = float((probs.argmax(1) == targets).mean())
+        sched.step(val_loss)
+        lrs = [g["lr"] for g in opt.param_groups]
+        row = {
+            "epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+            "val_loss": val_loss, "val_acc": val_acc, "lr": lrs[0], "head_lr": lrs[-1],
+            "images_per_s": seen / train_time, "seconds": time.perf_counter() - t0,
+        }
+        improved = val_loss < state["best_val_loss"]
+        if improved:
+            state.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
+            save_tensors(model.state_dict(), out / WEIGHTS)
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch
+        _append_history(history, row)
+        _save_last(out, model, opt, sched, state)
+        if not (out / CARD).exists():
+            write_card(out, _card(cfg, ds, classes, pp, {}, 0.5, state, device, dtype,
+                                  pretrained_from, total, trainable))
+        console.print(
+            f"epoch {epoch:>3}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+            f"val loss {val_loss:.4f} acc {val_acc:.4f}  lr {lrs[-1]:.1e}  "
+            f"{row['images_per_s']:.0f} img/s{'  *best' if improved else ''}",
+            highlight=False,
+        )
+
+    if not (out / WEIGHTS).exists():
+        raise UsageError("no epoch completed; nothing to save")
+    # Best weights -> threshold calibrated on validation (never on test) -> card and curves.
+    model.load_state_dict(load_tensors(out / WEIGHTS))
+    probs, targets, val_loss = predict_probs(model, valid_loader, device, dtype, pp)
+    neg = classes.index("real") if "real" in classes else 0
+    pf = p_fake_from_probs(probs, list(classes))
+    threshold = calibrate_threshold((targets != neg).astype(int), pf)
+    metrics = {"valid": {"loss": val_loss, "accuracy": float((probs.argmax(1) == targets).mean())}}
+    card = _card(cfg, ds, classes, pp, metrics, threshold, state, device, dtype, pretrained_from,
+                 total, trainable)
+    card["training"]["stopped_early"] = stopped_early
+    write_card(out, card)
+    from fakescan.train.plots import training_curves
+
+    training_curves(history, out, cfg.arch)
+    return card
+
+
+def _card(cfg, ds, classes, pp, metrics, threshold, state, device, dtype, pretrained_from,
+          total, trainable) -> dict[str, Any]:
+    weights = cfg.out / WEIGHTS
+    return {
+        "name": Path(cfg.out).name,
+        "architecture": cfg.arch,
+        "arch_options": cfg.arch_options,
+        "labels": list(classes),
+        "positive_label": "fake",
+        "preprocess": pp.to_dict(),
+        "threshold": threshold,
+        "threshold_calibrated_on": "valid",
+        "recipe": cfg.recipe.to_dict(),
+        "params": {"total": total, "trainable": trainable},
+        "data": {
+            "path": str(ds.root), "layout": ds.layout, "split": ds.split_note,
+            "ratios": list(cfg.ratios), "seed": cfg.recipe.seed,
+            "fingerprint": ds.fingerprint(), "counts": ds.counts(),
+        },
+        "training": {
+            "epochs_completed": state["epoch"], "best_epoch": state["best_epoch"],
+            "best_val_loss": state["best_val_loss"], "device": str(device),
+            "precision": dtype_name(dtype), "pretrained": pretrained_from,
+        },
+        "metrics": metrics,
+        "weights_sha256": sha256_file(weights) if weights.exists() else None,
+        "versions": versions(),
+    }
+
+
+def _save_last(out: Path, model, opt, sched, state: dict) -> None:
+    tensors, meta = _optimizer_state(opt)
+    tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
+    save_tensors(tensors, out / "last.safetensors")
+    payload = dict(state, optimizer=meta, scheduler=sched.state_dict())
+    tmp = out / "last.json.tmp"
+    tmp.write_text(json.dumps(payload))
+    tmp.replace(out / "last.json")
+
+
+def _append_history(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def _truncate_history(path: Path, last_epoch: int) -> None:
+    """Drop rows after ``last_epoch`` (a crash between history and state writes)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= last_epoch]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
+        w.writeheader()
+        w.writerows(rows)

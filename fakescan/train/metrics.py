@@ -1,0 +1,134 @@
+"""Classification metrics for the positive class ``fake`` (plus per class), in NumPy.
+
+``p_fake`` is 1 - p(real): with more than two classes every non-real class counts as fake.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def p_fake_from_probs(probs: np.ndarray, labels: list[str]) -> np.ndarray:
+    if "real" in labels:
+        return 1.0 - probs[:, labels.index("real")]
+    return probs[:, labels.index("fake")] if "fake" in labels else probs[:, 1:].sum(1)
+
+
+def predict_labels(probs: np.ndarray, labels: list[str], threshold: float) -> np.ndarray:
+    """Class indices: ``real`` below the threshold, else the most likely non-real class."""
+    pf = p_fake_from_probs(probs, labels)
+    neg = labels.index("real") if "real" in labels else 0
+    masked = probs.copy()
+    masked[:, neg] = -1.0
+    return np.where(pf >= threshold, masked.argmax(1), neg)
+
+
+def roc_curve(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) for predicting positive when ``score >= threshold``."""
+    order = np.argsort(-score, kind="mergesort")
+    s, yy = score[order], y[order].astype(np.int64)
+    distinct = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tps = np.cumsum(yy)[distinct]
+    fps = (distinct + 1) - tps
+    p, n = max(int(yy.sum()), 1), max(int(len(yy) - yy.sum()), 1)
+    tpr = np.r_[0.0, tps / p]
+    fpr = np.r_[0.0, fps / n]
+    return fpr, tpr, np.r_[np.inf, s[distinct]]
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    if y.min() == y.max():
+        return float("nan")
+    fpr, tpr, _ = roc_curve(y, score)
+    return float(np.trapezoid(tpr, fpr))
+
+
+def average_precision(y: np.ndarray, score: np.ndarray) -> float:
+    """Step-wise AP (as scikit-learn): sum over thresholds of precision x recall increase."""
+    if y.sum() == 0:
+        return float("nan")
+    order = np.argsort(-score, kind="mergesort")
+    s, yy = score[order], y[order]
+    distinct = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tps = np.cumsum(yy)[distinct]
+    precision = tps / (distinct + 1)
+    recall = tps / yy.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def calibrate_threshold(y: np.ndarray, score: np.ndarray) -> float:
+    """The threshold maximising Youden's J (TPR - FPR) on validation scores.
+
+    It sits halfway between the chosen score and the next lower one, so it generalises rather
+    than sitting on a training point; ties prefer the threshold nearest 0.5.
+    """
+    if y.min() == y.max():
+        return 0.5
+    fpr, tpr, thr = roc_curve(y, score)
+    j = tpr - fpr
+    cands = []
+    for k in np.flatnonzero(j >= j.max() - 1e-12):
+        if not np.isfinite(thr[k]):
+            continue
+        lower = thr[k + 1] if k + 1 < len(thr) else 0.0
+        cands.append(float((thr[k] + lower) / 2))
+    return min(cands, key=lambda t: abs(t - 0.5)) if cands else 0.5
+
+
+def tpr_at_fpr(y: np.ndarray, score: np.ndarray, target_fpr: float) -> float:
+    if y.min() == y.max():
+        return float("nan")
+    fpr, tpr, _ = roc_curve(y, score)
+    return float(tpr[fpr <= target_fpr].max())
+
+
+def classification_report(
+    probs: np.ndarray, targets: np.ndarray, labels: list[str], threshold: float
+) -> dict[str, Any]:
+    """SPEC's top-level metrics for ``fake`` plus per-class and macro figures."""
+    pred = predict_labels(probs, labels, threshold)
+    pf = p_fake_from_probs(probs, labels)
+    neg = labels.index("real") if "real" in labels else 0
+    y = (targets != neg).astype(np.int64)
+    yhat = (pred != neg).astype(np.int64)
+    k = len(labels)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (targets, pred), 1)
+
+    def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+    tp = int(((y == 1) & (yhat == 1)).sum())
+    fp = int(((y == 0) & (yhat == 1)).sum())
+    fn = int(((y == 1) & (yhat == 0)).sum())
+    tn = int(((y == 0) & (yhat == 0)).sum())
+    precision, recall, f1 = prf(tp, fp, fn)
+    per_class = {}
+    for i, name in enumerate(labels):
+        p, r, f = prf(int(cm[i, i]), int(cm[:, i].sum() - cm[i, i]), int(cm[i, :].sum() - cm[i, i]))
+        per_class[name] = {"precision": p, "recall": r, "f1": f, "support": int(cm[i, :].sum())}
+    return {
+        "accuracy": float((pred == targets).mean()) if len(targets) else float("nan"),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "roc_auc": roc_auc(y, pf),
+        "average_precision": average_precision(y, pf),
+        "threshold": threshold,
+        "confusion_matrix": cm.tolist(),
+        "labels": labels,
+        "binary_accuracy": float((y == yhat).mean()) if len(y) else float("nan"),
+        "real_called_fake": fp / (fp + tn) if fp + tn else float("nan"),
+        "fake_called_real": fn / (fn + tp) if fn + tp else float("nan"),
+        "tpr_at_fpr_0.05": tpr_at_fpr(y, pf, 0.05),
+        "macro": {
+            m: float(np.mean([c[m] for c in per_class.values()]))
+            for m in ("precision", "recall", "f1")
+        },
+        "per_class": per_class,
+        "n": int(len(targets)),
+    }
