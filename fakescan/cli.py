@@ -209,6 +209,122 @@ def data_split(
     )
 
 
+# ----------------------------------------------------------------------------- train / eval
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+Precision = Annotated[str, typer.Option("--precision", help="auto, fp32, fp16 or bf16.")]
+
+
+@app.command("train")
+def train_cmd(
+    model: Annotated[str, typer.Option("--model", help="Architecture (see `fakescan models`).")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder or CSV manifest.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Model folder [default: models/ARCH].")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Max epochs [recipe].")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size [recipe].")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (resnet_ft: layer4).")] = None,
+    head_lr: Annotated[float | None, typer.Option(help="resnet_ft head learning rate.")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Adam weight decay.")] = None,
+    patience: Annotated[int | None, typer.Option(help="Early-stopping patience (epochs).")] = None,
+    augment: Annotated[
+        bool | None, typer.Option("--augment/--no-augment", help="Seed augmentations.")
+    ] = None,
+    blur_jpeg: Annotated[
+        bool, typer.Option("--blur-jpeg", help="Add blur + JPEG re-compression augmentation.")
+    ] = False,
+    padding: Annotated[str | None, typer.Option(help="salman: valid or same.")] = None,
+    extra_block: Annotated[bool, typer.Option(help="salman: add the 7th conv group.")] = False,
+    no_pretrained: Annotated[
+        bool, typer.Option("--no-pretrained", help="ResNet: start from random weights.")
+    ] = False,
+    backbone_weights: Annotated[
+        Path | None, typer.Option(help="ResNet: ImageNet backbone file (.pth or .safetensors).")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    seed: Seed = 0,
+    ratios: Ratios = (0.8, 0.1, 0.1),
+    device: Device = "auto",
+    precision: Precision = "auto",
+    steps_per_epoch: Annotated[
+        int | None, typer.Option(min=1, help="Cap on batches per epoch.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
+) -> None:
+    """Train a real-vs-fake classifier with its seed recipe into a model folder."""
+    from fakescan.data.split import check_ratios
+    from fakescan.nets import get_arch
+    from fakescan.train.fit import TrainConfig, train
+
+    spec = get_arch(model)
+    options: dict[str, Any] = {}
+    if padding is not None:
+        options["padding"] = padding
+    if extra_block:
+        options["extra_block"] = True
+    recipe = spec.recipe.replace(
+        epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, weight_decay=weight_decay,
+        patience=patience, augment=augment, blur_jpeg=blur_jpeg or None, seed=seed,
+    )
+    cfg = TrainConfig(
+        arch=model, data=data, out=out_dir or Path("models") / model, recipe=recipe,
+        arch_options=options, pretrained=not no_pretrained, backbone_weights=backbone_weights,
+        resume=resume, device=device, precision=precision, steps_per_epoch=steps_per_epoch,
+        workers=workers, ratios=check_ratios(ratios), resume_epochs=epochs,
+    )
+    card = train(cfg, console=err)
+    t = card["training"]
+    out.print(
+        f"model folder: {cfg.out}  (best epoch {t['best_epoch']} of {t['epochs_completed']}, "
+        f"val loss {t['best_val_loss']:.4f}, val acc {card['metrics']['valid']['accuracy']:.4f}, "
+        f"threshold {card['threshold']:.3f})",
+        highlight=False,
+    )
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[str, typer.Argument(help="Model name in models/, or a model folder.")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder or CSV manifest.")],
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
+    ood: Annotated[
+        Path | None, typer.Option("--ood", help="Out-of-distribution dataset (all images).")
+    ] = None,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    json_out: JsonFlag = False,
+) -> None:
+    """Metrics, confusion matrix, ROC, misclassified images; calibrates the threshold."""
+    from fakescan.train.evaluate import evaluate
+
+    m = evaluate(model, data, split=split, ood=ood, device=device, precision=precision,
+                 batch_size=batch_size)
+    if json_out:
+        _print_json(m)
+        return
+    cols = {split: m["details"]}
+    if "ood" in m:
+        cols[f"OOD ({Path(m['ood']['dataset']).name})"] = m["ood"]
+    t = Table(title=f"{m['model']} on {m['dataset']}  (threshold {m['threshold']:.3f}, "
+                    f"calibrated on {m['threshold_calibrated_on']})")
+    t.add_column("metric")
+    for name in cols:
+        t.add_column(name, justify="right")
+    for key in ("n", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
+                "real_called_fake", "fake_called_real", "tpr_at_fpr_0.05"):
+        t.add_row(key, *[_fmt(c.get(key)) for c in cols.values()])
+    out.print(t)
+    out.print(f"wrote metrics.json, confusion.png, roc.png, misclassified.csv/.png to "
+              f"{Path(model) if Path(model).is_dir() else 'models/' + model}", highlight=False)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,}" if isinstance(v, int) else f"{v:.4f}"
+
+
 def main() -> None:
     """Console-script entry point: the one place domain errors become exit codes."""
     try:

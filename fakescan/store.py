@@ -138,5 +138,7 @@ def load_model(ref: str | Path) -> LoadedModel:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[0]
-        raise ModelError(f"{folder / WEIGHTS} does not fit {card['architecture']}: {first}") from None
+        raise ModelError(
+            f"{folder / WEIGHTS} does not fit {card['architecture']}: {first}"
+        ) from None
     return LoadedModel(folder, model.eval(), card)

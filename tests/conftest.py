@@ -15,9 +15,9 @@ HARD = SHARED / "datasets" / "hard-fake-vs-real-faces"
 OOD = SHARED / "datasets" / "ood-ffhq-vs-stylegan2-dev"
 
 
-def run_cli(*args: str, input: str | None = None, cwd: Path | None = None):
+def run_cli(*args, input: str | None = None, cwd: Path | None = None, env: dict | None = None):
     """Run ``python -m fakescan ARGS`` in a subprocess, as a user would."""
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "fakescan", *map(str, args)],
         capture_output=True, text=True, input=input, cwd=cwd, timeout=600, env=env,

@@ -28,7 +28,14 @@ from fakescan.errors import UsageError
 from fakescan.imaging import normalize
 from fakescan.nets import count_parameters, get_arch
 from fakescan.store import (
-    CARD, WEIGHTS, load_tensors, read_card, save_tensors, sha256_file, versions, write_card,
+    CARD,
+    WEIGHTS,
+    load_tensors,
+    read_card,
+    save_tensors,
+    sha256_file,
+    versions,
+    write_card,
 )
 from fakescan.train.data import ImageSamples, make_loader, preload, should_cache, train_transform
 from fakescan.train.metrics import calibrate_threshold, p_fake_from_probs
@@ -54,6 +61,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     workers: int = 2
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    resume_epochs: int | None = None  # with resume: a new epoch budget (else the stored one)
 
 
 def _splits(cfg: TrainConfig):
@@ -122,7 +130,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
         prev = read_card(out)
         if prev["architecture"] != cfg.arch:
             raise UsageError(f"--resume: {out} holds a {prev['architecture']} run, not {cfg.arch}")
-        cfg.recipe = recipe = Recipe(**prev["recipe"])
+        cfg.recipe = recipe = Recipe(**prev["recipe"]).replace(epochs=cfg.resume_epochs)
         cfg.arch_options = prev.get("arch_options", {})
     elif out.exists() and (out / CARD).exists():
         raise UsageError(f"{out} already holds a model; use --resume or another --out")
@@ -194,8 +202,11 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
         if state["bad_epochs"] >= recipe.patience:
             stopped_early = True
             break
-        loader = make_loader(train_ds, recipe.batch_size, shuffle=True,
-                             seed=recipe.seed * 100_003 + epoch, workers=workers, pin=pin)
+        # Batch order, augmentation and dropout are seeded per epoch, so --resume retraces.
+        epoch_seed = recipe.seed * 100_003 + epoch
+        torch.manual_seed(epoch_seed)
+        loader = make_loader(train_ds, recipe.batch_size, shuffle=True, seed=epoch_seed,
+                             workers=workers, pin=pin)
         n_batches = len(loader) if cfg.steps_per_epoch is None else min(
             len(loader), cfg.steps_per_epoch)
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
@@ -231,7 +242,9 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
         sched.step(val_loss)
         lrs = [g["lr"] for g in opt.param_groups]
         row = {
-            "epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+            "epoch": epoch,
+            "train_loss": loss_sum / max(seen, 1),
+            "train_acc": correct / max(seen, 1),
             "val_loss": val_loss, "val_acc": val_acc, "lr": lrs[0], "head_lr": lrs[-1],
             "images_per_s": seen / train_time, "seconds": time.perf_counter() - t0,
         }

@@ -1,0 +1,142 @@
+"""Training: model folder contents, resume, parameter groups, frozen BN, safe loading, offline."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from fakescan.errors import ModelError
+from fakescan.nets import create_model, get_arch
+from fakescan.store import load_model, load_tensors, save_tensors
+from fakescan.train.fit import TrainConfig, train
+from tests.conftest import run_cli
+
+
+def _cfg(arch: str, data: Path, out: Path, **recipe) -> TrainConfig:
+    r = get_arch(arch).recipe.replace(**{"epochs": 2, "batch_size": 16, **recipe})
+    return TrainConfig(arch=arch, data=data, out=out, recipe=r, workers=0, pretrained=False)
+
+
+def _history(folder: Path) -> list[dict]:
+    with open(folder / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_cli_writes_a_complete_model_folder(synth_small, tmp_path):
+    out = tmp_path / "m"
+    r = run_cli("train", "--model", "simplecnn", "--data", synth_small, "--out", out,
+                "--epochs", "2", "--batch-size", "16", "--workers", "0")
+    assert r.returncode == 0, r.stderr
+    assert "model folder" in r.stdout
+    for f in ("weights.safetensors", "config.json", "history.csv", "loss.png", "accuracy.png",
+              "last.safetensors", "last.json"):
+        assert (out / f).is_file(), f
+    card = json.loads((out / "config.json").read_text())
+    assert card["architecture"] == "simplecnn" and card["labels"] == ["real", "fake"]
+    assert card["preprocess"]["input_size"] == 128 and card["preprocess"]["mean"] == [0.5] * 3
+    assert 0.0 <= card["threshold"] <= 1.0 and card["threshold_calibrated_on"] == "valid"
+    assert card["recipe"]["lr"] == 1e-3 and card["recipe"]["weight_decay"] == 1e-4
+    assert len(card["data"]["fingerprint"]) == 64 and card["versions"]["torch"]
+    assert [int(r["epoch"]) for r in _history(out)] == [1, 2]
+    lm = load_model(out)
+    assert lm.labels == ["real", "fake"] and lm.preprocess.input_size == 128
+
+
+def test_existing_model_folder_is_not_overwritten(synth_small, tmp_path):
+    train(_cfg("simplecnn", synth_small, tmp_path / "m", epochs=1))
+    r = run_cli("train", "--model", "simplecnn", "--data", synth_small, "--out", tmp_path / "m")
+    assert r.returncode == 2 and "--resume" in r.stderr
+
+
+def test_resume_continues_without_gap_or_repeat(synth_small, tmp_path):
+    full = train(_cfg("simplecnn", synth_small, tmp_path / "full", epochs=3))
+    train(_cfg("simplecnn", synth_small, tmp_path / "part", epochs=1))
+    # A crash after writing epoch 2's history row but before its state: the row must go.
+    with open(tmp_path / "part" / "history.csv", "a") as f:
+        f.write("2,9,9,9,9,9,9,9,9\n")
+    resumed_cfg = _cfg("simplecnn", synth_small, tmp_path / "part", epochs=1)
+    resumed_cfg.resume, resumed_cfg.resume_epochs = True, 3
+    resumed = train(resumed_cfg)
+    a, b = _history(tmp_path / "full"), _history(tmp_path / "part")
+    assert [int(r["epoch"]) for r in b] == [1, 2, 3]
+    # Seeded per-epoch order and augmentation: the resumed run retraces the uninterrupted one.
+    for ra, rb in zip(a, b, strict=True):
+        assert float(ra["val_loss"]) == pytest.approx(float(rb["val_loss"]), rel=1e-4, abs=1e-5)
+    assert resumed["training"]["epochs_completed"] == full["training"]["epochs_completed"] == 3
+
+
+def test_resnet_ft_param_groups_and_trainable_count():
+    m = create_model("resnet_ft")
+    groups = m.param_groups(1e-4, 1e-3)
+    assert len(groups) == 2
+    assert {g["name"]: g["lr"] for g in groups} == {"backbone": 1e-4, "head": 1e-3}
+    assert sum(p.numel() for p in m.parameters() if p.requires_grad) == 15_489_794
+    backbone_ids = {id(p) for p in m.layer4.parameters()}
+    assert {id(p) for p in groups[0]["params"]} == backbone_ids
+    opt = torch.optim.Adam(groups, weight_decay=1e-4)
+    assert [g["lr"] for g in opt.param_groups] == [1e-4, 1e-3]
+
+
+def test_resnet_frozen_backbone_and_bn_stats_unchanged_by_training(synth_small, tmp_path):
+    from torchvision.models import resnet50
+
+    torch.manual_seed(123)
+    backbone = resnet50().state_dict()
+    for k, v in backbone.items():  # make BN running stats non-trivial
+        if k.endswith("running_mean"):
+            v.normal_()
+    save_tensors(backbone, tmp_path / "backbone.safetensors")
+    cfg = _cfg("resnet_frozen", synth_small, tmp_path / "m", epochs=1, batch_size=4)
+    cfg.backbone_weights = tmp_path / "backbone.safetensors"
+    cfg.steps_per_epoch = 2
+    card = train(cfg)
+    assert card["params"] == {"total": 24_033_090, "trainable": 525_058}
+    after = load_tensors(tmp_path / "m" / "weights.safetensors")
+    for k, v in backbone.items():
+        if not k.startswith("fc."):
+            assert torch.equal(after[k], v), k  # weights, running_mean/var, num_batches_tracked
+
+
+def test_offline_pretrained_gives_one_actionable_line(synth_small, tmp_path):
+    env_home = tmp_path / "torch_home"
+    r = run_cli("train", "--model", "resnet_ft", "--data", synth_small, "--out", tmp_path / "m",
+                "--epochs", "1", env={"TORCH_HOME": str(env_home)})
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "Downloading" not in ln]
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    msg = lines[0]
+    assert "resnet50-" in msg and str(env_home) in msg
+    assert "--backbone-weights" in msg and "--no-pretrained" in msg
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickled_checkpoint_is_never_executed(synth_small, tmp_path):
+    out = tmp_path / "m"
+    train(_cfg("simplecnn", synth_small, out, epochs=1))
+    marker = tmp_path / "pwned"
+    (out / "weights.safetensors").write_bytes(pickle.dumps(_Exploit(marker)))
+    with pytest.raises(ModelError, match="not a valid safetensors file"):
+        load_model(out)
+    assert not marker.exists()
+
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "model.pt").write_bytes(pickle.dumps(_Exploit(marker)))
+    with pytest.raises(ModelError, match="pickled checkpoint"):
+        load_model(legacy)
+    r = run_cli("eval", legacy, "--data", synth_small)
+    assert r.returncode == 2 and "pickled checkpoint" in r.stderr and "Traceback" not in r.stderr
+    assert not marker.exists()
