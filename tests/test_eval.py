@@ -1,0 +1,87 @@
+"""Evaluation: metric definitions, threshold calibration, and the files eval leaves behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fakescan.nets import get_arch
+from fakescan.train.fit import TrainConfig, train
+from fakescan.train.metrics import (
+    average_precision, calibrate_threshold, classification_report, predict_labels, roc_auc,
+)
+from tests.conftest import run_cli
+
+
+def test_roc_auc_equals_pairwise_ranking_probability():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    s = np.round(rng.random(300) + 0.3 * y, 2)  # rounding makes ties
+    pos, neg = s[y == 1], s[y == 0]
+    pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+    assert roc_auc(y, s) == pytest.approx(pairs, abs=1e-12)
+
+
+def test_average_precision_known_value():
+    # ranks: + - + -  -> precision at the recalls: 1/1, 2/3 -> AP = (1 + 2/3) / 2
+    y = np.array([1, 0, 1, 0])
+    s = np.array([0.9, 0.8, 0.7, 0.1])
+    assert average_precision(y, s) == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_threshold_separates_separable_scores():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    s = np.array([0.05, 0.1, 0.2, 0.6, 0.7, 0.9])
+    t = calibrate_threshold(y, s)
+    assert 0.2 < t <= 0.6
+    assert ((s >= t) == y.astype(bool)).all()
+
+
+def test_multiclass_report_treats_every_non_real_class_as_fake():
+    labels = ["real", "deepfake", "synthetic"]
+    probs = np.array([[0.8, 0.1, 0.1], [0.1, 0.7, 0.2], [0.3, 0.2, 0.5], [0.6, 0.3, 0.1]])
+    targets = np.array([0, 1, 2, 2])
+    assert predict_labels(probs, labels, 0.5).tolist() == [0, 1, 2, 0]
+    r = classification_report(probs, targets, labels, 0.5)
+    assert r["accuracy"] == 0.75 and r["precision"] == 1.0 and r["recall"] == pytest.approx(2 / 3)
+    assert np.array(r["confusion_matrix"]).sum() == 4
+    assert set(r["per_class"]) == set(labels)
+
+
+@pytest.fixture(scope="module")
+def trained(synth_small, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "cnn"
+    recipe = get_arch("simplecnn").recipe.replace(epochs=2, batch_size=16)
+    train(TrainConfig("simplecnn", synth_small, out, recipe, workers=0))
+    return out
+
+
+def test_eval_leaves_metrics_figures_and_threshold(trained, synth_small, tmp_path):
+    from fakescan.data.synth import make_synth
+
+    ood = tmp_path / "ood"
+    make_synth(ood, n=30, seed=7, size_range=(64, 128))
+    r = run_cli("eval", trained, "--data", synth_small, "--ood", ood)
+    assert r.returncode == 0, r.stderr
+    assert "OOD (ood)" in r.stdout and "roc_auc" in r.stdout
+    m = json.loads((trained / "metrics.json").read_text())
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
+                "threshold", "confusion_matrix"):
+        assert key in m, key
+    assert m["threshold_calibrated_on"] == "valid" and m["split"] == "test"
+    assert np.array(m["confusion_matrix"]).sum() == 12  # the test split of synth_small
+    assert m["ood"]["n"] == 30 and "real_called_fake" in m["ood"]
+    for f in ("confusion.png", "roc.png", "misclassified.csv", "misclassified.png",
+              "confusion_ood.png"):
+        assert (trained / f).is_file(), f
+    card = json.loads((trained / "config.json").read_text())
+    assert card["threshold"] == m["threshold"] and card["metrics"]["test"]["accuracy"] == m[
+        "accuracy"]
+
+
+def test_eval_unknown_split_is_one_error_line(trained, synth_small):
+    r = run_cli("eval", trained, "--data", synth_small, "--split", "holdout")
+    assert r.returncode == 2 and "no 'holdout' split" in r.stderr and "Traceback" not in r.stderr
