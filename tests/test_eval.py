@@ -11,7 +11,11 @@ import pytest
 from fakescan.nets import get_arch
 from fakescan.train.fit import TrainConfig, train
 from fakescan.train.metrics import (
-    average_precision, calibrate_threshold, classification_report, predict_labels, roc_auc,
+    average_precision,
+    calibrate_threshold,
+    classification_report,
+    predict_labels,
+    roc_auc,
 )
 from tests.conftest import run_cli
 

@@ -4,7 +4,7 @@ Every image is a face-like drawing (background, head, hair, eyes, brows, nose, m
 shoulders, film grain) whose size (128-1024 px, log-uniform), aspect and file format (JPEG
 at quality 70-95, PNG, WebP) are drawn independently of the label, so format and size carry
 no signal. "fake" images carry what generator upsampling layers leave behind: a faint
-periodic grid (spectral peaks at 1/``PERIOD_FRACTION`` of the image size, 2-3.5 grey levels,
+periodic grid (spectral peaks at 1/``PERIOD_FRACTION`` of the image size, 4-7 grey levels,
 random phase), invisible at a glance but learnable. It is not a substitute for real data.
 
 Image ``i`` depends only on ``(seed, i)``, so any subset can be regenerated and two runs give
@@ -76,7 +76,7 @@ def render_face(rng: np.random.Generator, width: int, height: int, fake: bool) -
     a = np.asarray(img, dtype=np.float32)
     a += rng.normal(0.0, rng.uniform(2.0, 4.5), a.shape).astype(np.float32)  # sensor grain
     if fake:
-        amp = rng.uniform(2.0, 3.5)
+        amp = rng.uniform(4.0, 7.0)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         px, py = rng.uniform(0, 2 * np.pi, 2)
         # A checkerboard-like product pattern, as transposed-convolution upsampling leaves:
