@@ -24,6 +24,7 @@ from fakescan.train.fit import predict_probs
 from fakescan.train.metrics import (
     calibrate_threshold,
     classification_report,
+    negative_index,
     p_fake_from_probs,
     predict_labels,
     roc_curve,
@@ -66,7 +67,7 @@ def evaluate(
     dtype = pick_dtype(dev, precision)
     lm.model.to(dev)
     labels = lm.labels
-    neg = labels.index("real") if "real" in labels else 0
+    neg = negative_index(labels)
 
     threshold, calibrated_on = lm.threshold, lm.card.get("threshold_calibrated_on", "card")
     valid_report = None
@@ -137,7 +138,7 @@ def evaluate(
 
 
 def _curve(probs, targets, labels, auc):
-    neg = labels.index("real") if "real" in labels else 0
+    neg = negative_index(labels)
     fpr, tpr, _ = roc_curve((targets != neg).astype(int), p_fake_from_probs(probs, labels))
     return fpr, tpr, auc
 

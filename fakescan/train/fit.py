@@ -38,7 +38,7 @@ from fakescan.store import (
     write_card,
 )
 from fakescan.train.data import ImageSamples, make_loader, preload, should_cache, train_transform
-from fakescan.train.metrics import calibrate_threshold, p_fake_from_probs
+from fakescan.train.metrics import calibrate_threshold, negative_index, p_fake_from_probs
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "head_lr",
                   "images_per_s", "seconds"]
@@ -272,7 +272,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
     # Best weights -> threshold calibrated on validation (never on test) -> card and curves.
     model.load_state_dict(load_tensors(out / WEIGHTS))
     probs, targets, val_loss = predict_probs(model, valid_loader, device, dtype, pp)
-    neg = classes.index("real") if "real" in classes else 0
+    neg = negative_index(classes)
     pf = p_fake_from_probs(probs, list(classes))
     threshold = calibrate_threshold((targets != neg).astype(int), pf)
     metrics = {"valid": {"loss": val_loss, "accuracy": float((probs.argmax(1) == targets).mean())}}

@@ -10,6 +10,11 @@ from typing import Any
 import numpy as np
 
 
+def negative_index(labels) -> int:
+    """Index of the negative class: ``real`` where present, else the first class."""
+    return list(labels).index("real") if "real" in labels else 0
+
+
 def p_fake_from_probs(probs: np.ndarray, labels: list[str]) -> np.ndarray:
     if "real" in labels:
         return 1.0 - probs[:, labels.index("real")]
@@ -19,7 +24,7 @@ def p_fake_from_probs(probs: np.ndarray, labels: list[str]) -> np.ndarray:
 def predict_labels(probs: np.ndarray, labels: list[str], threshold: float) -> np.ndarray:
     """Class indices: ``real`` below the threshold, else the most likely non-real class."""
     pf = p_fake_from_probs(probs, labels)
-    neg = labels.index("real") if "real" in labels else 0
+    neg = negative_index(labels)
     masked = probs.copy()
     masked[:, neg] = -1.0
     return np.where(pf >= threshold, masked.argmax(1), neg)
@@ -90,7 +95,7 @@ def classification_report(
     """SPEC's top-level metrics for ``fake`` plus per-class and macro figures."""
     pred = predict_labels(probs, labels, threshold)
     pf = p_fake_from_probs(probs, labels)
-    neg = labels.index("real") if "real" in labels else 0
+    neg = negative_index(labels)
     y = (targets != neg).astype(np.int64)
     yhat = (pred != neg).astype(np.int64)
     k = len(labels)
