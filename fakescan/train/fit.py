@@ -99,14 +99,19 @@ def _restore_optimizer(opt, tensors: dict[str, torch.Tensor], meta: dict) -> Non
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+def _model_input(x: torch.Tensor, device, pp) -> torch.Tensor:
+    """uint8 batch -> normalised float batch on ``device``, channels_last (train and predict)."""
+    return normalize(x.to(device, non_blocking=True), pp).contiguous(
+        memory_format=torch.channels_last)
+
+
 @torch.inference_mode()
 def predict_probs(model, loader, device, dtype, pp) -> tuple[np.ndarray, np.ndarray, float]:
     """Softmax probabilities and targets over ``loader``; also the mean cross-entropy loss."""
     model.eval()
     probs, targets, loss_sum = [], [], 0.0
     for x, y in loader:
-        x = normalize(x.to(device, non_blocking=True), pp).contiguous(
-            memory_format=torch.channels_last)
+        x = _model_input(x, device, pp)
         y = y.to(device)
         with autocast(device, dtype):
             logits = model(x)
@@ -220,8 +225,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
             for step, (x, y) in enumerate(loader):
                 if step >= n_batches:
                     break
-                x = normalize(x.to(device, non_blocking=True), pp).contiguous(
-                    memory_format=torch.channels_last)
+                x = _model_input(x, device, pp)
                 y = y.to(device, non_blocking=True)
                 with autocast(device, dtype):
                     logits = model(x)
