@@ -226,6 +226,8 @@ def train_cmd(
     lr: Annotated[float | None, typer.Option(help="Learning rate (resnet_ft: layer4).")] = None,
     head_lr: Annotated[float | None, typer.Option(help="resnet_ft head learning rate.")] = None,
     weight_decay: Annotated[float | None, typer.Option(help="Adam weight decay.")] = None,
+    warmup_epochs: Annotated[float | None, typer.Option(
+        help="Linear LR warm-up over this many epochs [recipe].")] = None,
     patience: Annotated[int | None, typer.Option(help="Early-stopping patience (epochs).")] = None,
     augment: Annotated[
         bool | None, typer.Option("--augment/--no-augment", help="Seed augmentations.")
@@ -264,7 +266,8 @@ def train_cmd(
         options["extra_block"] = True
     recipe = spec.recipe.replace(
         epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, weight_decay=weight_decay,
-        patience=patience, augment=augment, blur_jpeg=blur_jpeg or None, seed=seed,
+        warmup_epochs=warmup_epochs, patience=patience, augment=augment,
+        blur_jpeg=blur_jpeg or None, seed=seed,
     )
     cfg = TrainConfig(
         arch=model, data=data, out=out_dir or Path("models") / model, recipe=recipe,
@@ -317,6 +320,128 @@ def eval_cmd(
     out.print(t)
     out.print(f"wrote metrics.json, confusion.png, roc.png, misclassified.csv/.png to "
               f"{Path(model) if Path(model).is_dir() else 'models/' + model}", highlight=False)
+
+
+# ----------------------------------------------------------------------------- scan
+@app.command("scan")
+def scan_cmd(
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files and folders to scan (folders recursively); '-' reads a list "
+                            "from stdin."),
+    ] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name in models/, a model "
+                                       "folder, or an exported .onnx file.")] = "",
+    out_path: Annotated[str | None, typer.Option(
+        "--out", "-o", help="Output file (default fakescan-scan.<format>); '-' is stdout.")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="csv | jsonl | json (default: from --out's suffix, else csv).")] = None,
+    files_from: Annotated[str | None, typer.Option(
+        "--files-from", help="Read paths from FILE ('-' for stdin), one per line.")] = None,
+    null: Annotated[bool, typer.Option("-0", "--null", help="Lists are NUL-separated.")] = False,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", help="Skip names or paths matching this glob (repeatable).")] = None,
+    follow_symlinks: Annotated[bool, typer.Option(
+        "--follow-symlinks", help="Follow symlinks inside folders (loops are guarded).")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Complete an existing output: skip inputs with a row.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an existing output file.")] = False,
+    decoder: Annotated[str, typer.Option(help="auto | dali | pil")] = "auto",
+    runtime: Annotated[str, typer.Option(help="auto | torch | onnx")] = "auto",
+    device: Annotated[str, typer.Option(
+        help="auto | cpu | cuda:N | all | a comma list such as cuda:0,cuda:1")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 32,
+    precision: Precision = "auto",
+    threshold: Annotated[float | None, typer.Option(
+        help="Decision threshold on p_fake (default: the model's calibrated one).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Decode worker processes (PIL) or threads (DALI); default one per core.")] = None,
+    no_reduce: Annotated[bool, typer.Option(
+        "--no-reduce", help="Decode JPEGs at full size (no reduce-on-decode).")] = False,
+    max_pixels: Annotated[int | None, typer.Option(
+        help="Refuse images with more pixels (decompression bombs).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Scan images: one verdict row per input. Exit 0 no fake, 1 fake found, 2 errors."""
+    from fakescan.errors import UsageError
+    from fakescan.scanner.driver import run_scan
+    from fakescan.scanner.engine import ScanOptions
+    from fakescan.scanner.inputs import iter_inputs
+    from fakescan.scanner.output import format_for
+
+    if not model:
+        raise UsageError("--model is required (a name in models/, a folder or an .onnx file)")
+    if not inputs and files_from is None:
+        raise UsageError("nothing to scan: give files or folders, '-' or --files-from")
+    fmt = format_for(out_path or "", fmt)
+    out_path = out_path or f"fakescan-scan.{fmt}"
+    opts = ScanOptions(model=model, decoder=decoder, runtime=runtime, device=device,
+                       precision=precision, batch_size=batch_size, threshold=threshold,
+                       workers=workers, reduce=not no_reduce, max_pixels=max_pixels)
+    paths = iter_inputs(inputs or [], files_from=files_from, null_sep=null,
+                        exclude=tuple(exclude or ()), follow_symlinks=follow_symlinks)
+    report = err if out_path == "-" else out
+    show = not quiet and err.is_terminal
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(SpinnerColumn(), TextColumn("[bold]scanning[/]"),
+                        TextColumn("{task.completed:,} images"),
+                        TextColumn("{task.fields[fake]:,} fake, {task.fields[errors]:,} errors"),
+                        TextColumn("{task.fields[rate]:.1f} img/s"), TimeElapsedColumn(),
+                        console=err, disable=not show)
+    with progress:
+        task = progress.add_task("scan", total=None, fake=0, errors=0, rate=0.0)
+
+        def on_rows(s) -> None:
+            progress.update(task, completed=s.scanned, fake=s.fake, errors=s.errors,
+                            rate=s.images_per_s)
+
+        s = run_scan(paths, opts, out=out_path, fmt=fmt, resume=resume, overwrite=overwrite,
+                     on_rows=on_rows)
+    t = Table(title="scan summary", show_header=False)
+    t.add_column("key")
+    t.add_column("value", justify="right")
+    rows = [("scanned", f"{s.scanned:,}" + (f" (+{s.resumed:,} resumed)" if s.resumed else "")),
+            ("fake", f"{s.fake:,}"), ("real", f"{s.real:,}"), ("errors", f"{s.errors:,}"),
+            ("images/s", f"{s.images_per_s:.1f}"), ("seconds", f"{s.seconds:.1f}"),
+            ("model", s.model), ("output", out_path)]
+    rows += [(k, str(v)) for k, v in s.config.items()]
+    if s.error_codes:
+        rows.append(("error codes", ", ".join(f"{k} {v}" for k, v in
+                                              sorted(s.error_codes.items()))))
+    for k, v in rows:
+        t.add_row(k, v)
+    report.print(t)
+    raise typer.Exit(s.exit_code)
+
+
+# ----------------------------------------------------------------------------- export
+@app.command("export")
+def export_cmd(
+    model: Annotated[str, typer.Argument(help="Model name in models/, or a model folder.")],
+    onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the only format).")] = True,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Half-precision weights.")] = False,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Output file (default <model folder>/model.onnx).")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Export a model to ONNX with its preprocessing metadata, and check parity with torch."""
+    from fakescan.errors import ModelError
+    from fakescan.export import export_onnx
+
+    r = export_onnx(model, out_path, fp16=fp16)
+    if json_out:
+        _print_json(r)
+    else:
+        p = r["parity"]
+        out.print(f"wrote {r['path']} ({r['bytes'] / 1e6:.1f} MB, opset {r['opset']}, "
+                  f"{r['precision']})", highlight=False)
+        out.print(f"parity vs torch on {p['images']} decoded images: max |delta p_fake| "
+                  f"{p['max_abs_delta_p_fake']:.2e} (tolerance {p['tolerance']:.0e}), verdict "
+                  f"agreement {p['verdict_agreement']:.3f}", highlight=False)
+    if not r["parity"]["ok"]:
+        raise ModelError(f"ONNX parity check failed: {r['parity']}")
 
 
 def _fmt(v: Any) -> str:

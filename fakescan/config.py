@@ -57,6 +57,7 @@ class Recipe:
     lr: float = 1e-3
     head_lr: float | None = None  # resnet_ft: LR of the head (layer4 uses ``lr``)
     weight_decay: float = 1e-4
+    warmup_epochs: float = 0.0  # linear LR warm-up from 0 over this many epochs (timm-style)
     patience: int = 5  # early stopping on validation loss
     plateau_patience: int = 2  # ReduceLROnPlateau
     plateau_factor: float = 0.1

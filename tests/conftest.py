@@ -46,3 +46,15 @@ def synth_small(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth_small")
     make_synth(out, n=120, seed=1, size_range=(64, 192))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(synth_small, tmp_path_factory) -> Path:
+    """A simplecnn model folder trained for 2 epochs on ``synth_small`` (verdicts spread out)."""
+    from fakescan.nets import get_arch
+    from fakescan.train.fit import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("models") / "cnn"
+    recipe = get_arch("simplecnn").recipe.replace(epochs=2, batch_size=16)
+    train(TrainConfig("simplecnn", synth_small, out, recipe, workers=0))
+    return out

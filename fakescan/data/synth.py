@@ -4,7 +4,7 @@ Every image is a face-like drawing (background, head, hair, eyes, brows, nose, m
 shoulders, film grain) whose size (128-1024 px, log-uniform), aspect and file format (JPEG
 at quality 70-95, PNG, WebP) are drawn independently of the label, so format and size carry
 no signal. "fake" images carry what generator upsampling layers leave behind: a faint
-periodic grid (spectral peaks at 1/``PERIOD_FRACTION`` of the image size, 4-7 grey levels,
+periodic grid (spectral peaks at ``PERIOD_FRACTION`` cycles per image side, 6-10 grey levels,
 random phase), invisible at a glance but learnable. It is not a substitute for real data.
 
 Image ``i`` depends only on ``(seed, i)``, so any subset can be regenerated and two runs give
@@ -24,7 +24,8 @@ from fakescan.data.split import stratified_split
 
 FORMATS = ("jpeg", "png", "webp")
 EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
-PERIOD_FRACTION = 32  # grid cycles per image side (a 4 px period at a 128 px model input)
+PERIOD_FRACTION = 16  # grid cycles per image side (an 8 px period at a 128 px model input)
+AMPLITUDE = (6.0, 10.0)  # grey levels of the grid, drawn per image
 SKIN = np.array(
     [[255, 224, 189], [234, 192, 134], [198, 134, 66], [141, 85, 36], [224, 172, 105],
      [255, 205, 148], [120, 72, 40]], dtype=np.float64,
@@ -76,7 +77,7 @@ def render_face(rng: np.random.Generator, width: int, height: int, fake: bool) -
     a = np.asarray(img, dtype=np.float32)
     a += rng.normal(0.0, rng.uniform(2.0, 4.5), a.shape).astype(np.float32)  # sensor grain
     if fake:
-        amp = rng.uniform(4.0, 7.0)
+        amp = rng.uniform(*AMPLITUDE)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         px, py = rng.uniform(0, 2 * np.pi, 2)
         # A checkerboard-like product pattern, as transposed-convolution upsampling leaves:

@@ -39,7 +39,7 @@ class SimpleCNN(nn.Module):
     "simplecnn",
     preprocess=Preprocess(128, HALF_MEAN, HALF_STD),
     # Seed 000, Table 3 (v2): lr 1e-3, dropout 0.3/0.5, batch 32, 20-30 epochs, early stop.
-    recipe=Recipe(epochs=20, batch_size=32, lr=1e-3),
+    recipe=Recipe(epochs=20, batch_size=32, lr=1e-3, warmup_epochs=1.0),
     source="seed 000 §3.1.1",
 )
 def simplecnn(*, num_classes: int = 2) -> SimpleCNN:

@@ -167,6 +167,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, mode="min", factor=recipe.plateau_factor, patience=recipe.plateau_patience)
     scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
+    base_lrs = [g["lr"] for g in opt.param_groups]
 
     state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0}
     history = out / "history.csv"
@@ -230,6 +231,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
                 with autocast(device, dtype):
                     logits = model(x)
                     loss = torch.nn.functional.cross_entropy(logits.float(), y)
+                _warmup(opt, base_lrs, (epoch - 1) * n_batches + step, recipe.warmup_epochs,
+                        n_batches)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -318,6 +321,19 @@ def _card(cfg, ds, classes, pp, metrics, threshold, state, device, dtype, pretra
         "weights_sha256": sha256_file(weights) if weights.exists() else None,
         "versions": versions(),
     }
+
+
+def _warmup(opt, base_lrs: list[float], step: int, warmup_epochs: float, per_epoch: int) -> None:
+    """Linear warm-up: the LR ramps from ~0 to its base value over ``warmup_epochs``.
+
+    Without it, simplecnn's 32768-wide linear layer at lr 1e-3 can blow up in the first steps
+    on low-contrast data (loss ~2, then every ReLU dead and a constant output).
+    """
+    total = warmup_epochs * per_epoch
+    if total <= 0 or step >= total:
+        return
+    for g, base in zip(opt.param_groups, base_lrs, strict=True):
+        g["lr"] = base * (step + 1) / total
 
 
 def _save_last(out: Path, model, opt, sched, state: dict) -> None:

@@ -1,0 +1,156 @@
+"""ONNX export: a model folder -> one self-describing ``.onnx`` file any ONNX consumer can run.
+
+The graph takes ``image`` (float32, N x 3 x S x S, already normalised) and returns ``probs``
+(softmax over ``labels``); the batch axis is dynamic. ``metadata_props["fakescan"]`` holds the
+preprocessing and labels as JSON (see README), so the file alone is a usable ``--model``.
+A parity check on real decoded images compares onnxruntime with torch before the file counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from fakescan.errors import ModelError
+
+OPSET = 18
+PARITY_TOLERANCE = 1e-2  # max |delta p_fake| for fp32; fp16 is checked against 5e-2
+PARITY_TOLERANCE_FP16 = 5e-2
+
+
+def _wrapper(model):
+    import torch
+
+    class Probs(torch.nn.Module):
+        def __init__(self, m) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, image):
+            return torch.softmax(self.m(image).float(), dim=1)
+
+    return Probs(model).eval()
+
+
+def metadata(card: dict[str, Any], fp16: bool) -> dict[str, Any]:
+    pp = card["preprocess"]
+    return {
+        "format_version": 1,
+        "name": card.get("name"),
+        "architecture": card["architecture"],
+        "arch_options": card.get("arch_options", {}),
+        "input_size": pp["input_size"],
+        "mean": pp["mean"],
+        "std": pp["std"],
+        "resize": pp.get("resize", "bilinear_antialias"),
+        "color": "RGB",
+        "layout": "NCHW",
+        "input_name": "image",
+        "output_name": "probs",
+        "labels": card["labels"],
+        "positive_label": card.get("positive_label", "fake"),
+        "threshold": card.get("threshold", 0.5),
+        "weights_sha256": card.get("weights_sha256"),
+        "precision": "fp16" if fp16 else "fp32",
+        "opset": OPSET,
+    }
+
+
+def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = False,
+                parity: bool = True, parity_images: list | None = None) -> dict[str, Any]:
+    """Export ``model_ref`` to ``out`` (default ``<folder>/model.onnx``); return a report."""
+    import onnx
+    import torch
+
+    from fakescan.store import load_model
+
+    lm = load_model(model_ref)
+    out = Path(out) if out else lm.folder / ("model_fp16.onnx" if fp16 else "model.onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    s = lm.preprocess.input_size
+    wrapped = _wrapper(lm.model)
+    tmp = out.with_name(out.name + ".tmp.onnx")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            prog = torch.onnx.export(
+                wrapped, (torch.randn(2, 3, s, s),), input_names=["image"],
+                output_names=["probs"], opset_version=OPSET, dynamo=True,
+                dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1, max=65536)}},
+                external_data=False, verbose=False,
+            )
+        except Exception as e:  # noqa: BLE001 - exporter errors come in many types
+            raise ModelError(f"ONNX export of {lm.folder} failed: {e}") from None
+    m = prog.model_proto
+    if fp16:
+        m = _to_fp16(m)
+    del m.metadata_props[:]
+    entry = m.metadata_props.add()
+    entry.key, entry.value = "fakescan", json.dumps(metadata(lm.card, fp16))
+    m.producer_name = "fakescan"
+    onnx.checker.check_model(m)
+    onnx.save(m, str(tmp))
+    os.replace(tmp, out)
+    report: dict[str, Any] = {"path": str(out), "opset": OPSET, "precision":
+                              "fp16" if fp16 else "fp32", "bytes": out.stat().st_size}
+    if parity:
+        report["parity"] = parity_check(lm, out, parity_images, fp16)
+    return report
+
+
+def _to_fp16(m):
+    """Half-precision weights and compute, with float32 input and output kept for consumers."""
+    from onnxconverter_common import float16  # type: ignore[import-not-found]
+
+    return float16.convert_float_to_float16(m, keep_io_types=True)
+
+
+def parity_check(lm, onnx_path: Path, images: list | None, fp16: bool) -> dict[str, Any]:
+    """Compare torch (fp32) and onnxruntime on decoded images: max |delta p_fake|, agreement."""
+    import numpy as np
+    import torch
+
+    from fakescan.imaging import normalize
+    from fakescan.scanner.runtimes import onnx_session
+
+    x = _parity_batch(lm, images)
+    xf = normalize(x, lm.preprocess)
+    with torch.inference_mode():
+        pt = torch.softmax(lm.model(xf).float(), 1).numpy()
+    sess = onnx_session(onnx_path, "cpu")
+    po = sess.run(["probs"], {"image": xf.numpy()})[0]
+    pos = list(lm.labels).index(lm.card.get("positive_label", "fake"))
+    thr = float(lm.card.get("threshold", 0.5))
+    delta = float(np.abs(pt[:, pos] - po[:, pos]).max())
+    agree = float(((pt[:, pos] >= thr) == (po[:, pos] >= thr)).mean())
+    tol = PARITY_TOLERANCE_FP16 if fp16 else PARITY_TOLERANCE
+    return {"images": int(len(x)), "max_abs_delta_p_fake": delta, "verdict_agreement": agree,
+            "tolerance": tol, "ok": bool(delta <= tol and agree == 1.0)}
+
+
+def _parity_batch(lm, images):
+    """Decoded images for the parity check: given ones, else the card's data, else synthetic."""
+    import torch
+
+    from fakescan.imaging import load_uint8
+
+    if images is None:
+        images = []
+        root = Path(lm.card.get("data", {}).get("path", ""))
+        if root.is_dir():
+            exts = {".jpg", ".jpeg", ".png", ".webp"}
+            for p in sorted(root.rglob("*")):
+                if p.suffix.lower() in exts:
+                    images.append(p)
+                if len(images) >= 32:
+                    break
+        if not images:
+            from fakescan.data.synth import synth_image
+
+            images = [synth_image(0, i, ("real", "fake")[i % 2], (128, 512))[0]
+                      for i in range(16)]
+    return torch.stack([load_uint8(p, lm.preprocess) for p in images])

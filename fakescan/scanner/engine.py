@@ -1,0 +1,269 @@
+"""The scan driver: inputs -> batches -> decoder (read-ahead) -> runtime -> rows -> output.
+
+``ScanCore`` is the per-batch core (paths or file bytes in, rows out) with no I/O policy of
+its own: the local driver below, the multi-device workers and a distributed engine all call
+it. ``scan_batches`` streams: paths are pulled from the input iterator only as the bounded
+decoder queue drains, so memory does not grow with the number of inputs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from fakescan.errors import UsageError
+from fakescan.scanner.decoders import (
+    DaliDecoder,
+    Decoded,
+    DecodeOptions,
+    Decoder,
+    PilDecoder,
+    dali_available,
+)
+from fakescan.scanner.model import ScanModel, resolve_scan_model
+from fakescan.scanner.rows import Row
+from fakescan.scanner.runtimes import Runtime, make_runtime
+
+DECODERS = ("auto", "dali", "pil")
+
+
+@dataclass
+class ScanOptions:
+    model: str
+    decoder: str = "auto"
+    runtime: str = "auto"
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 32
+    threshold: float | None = None
+    workers: int | None = None  # PIL decode processes (default: one per core)
+    reduce: bool = True  # JPEG reduce-on-decode (PIL decoder)
+    max_pixels: int | None = None
+    max_bytes: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def batched(it: Iterable[str], n: int) -> Iterator[list[str]]:
+    it = iter(it)
+    while batch := list(itertools.islice(it, n)):
+        yield batch
+
+
+def parse_devices(spec: str) -> list[str]:
+    """``auto`` | ``cpu`` | ``cuda:N`` | ``all`` | a comma list -> device strings."""
+    if spec == "all":
+        import torch
+
+        n = torch.cuda.device_count()
+        return [f"cuda:{i}" for i in range(n)] if n else ["cpu"]
+    devs = [d.strip() for d in spec.split(",") if d.strip()]
+    if not devs:
+        raise UsageError("--device is empty")
+    return devs
+
+
+class ScanCore:
+    """Decoded batch (or paths, or bytes) in, one ``Row`` per input out, in input order."""
+
+    def __init__(self, sm: ScanModel, runtime: Runtime, decoder: Decoder,
+                 threshold: float | None = None) -> None:
+        self.sm = sm
+        self.runtime = runtime
+        self.decoder = decoder
+        self.threshold = sm.threshold if threshold is None else float(threshold)
+        self.pos = sm.positive_index
+        self.others = [i for i in range(len(sm.labels)) if i != self.pos]
+
+    def rows(self, dec: Decoded) -> list[Row]:
+        probs = self.runtime(dec.images) if dec.ok else np.zeros((0, len(self.sm.labels)))
+        out = []
+        by_item = dict(zip(dec.ok, range(len(dec.ok)), strict=True))
+        for i, it in enumerate(dec.items):
+            common = {"model": self.sm.identity, "decoder": it.decoder,
+                      "width": it.width, "height": it.height}
+            if it.error is not None:
+                out.append(Row.failed(it.path, it.error.code, str(it.error), **common))
+                continue
+            p = probs[by_item[i]]
+            pf = float(p[self.pos])
+            if pf >= self.threshold:
+                label = self.sm.positive_label
+            else:
+                label = self.sm.labels[max(self.others, key=lambda j: p[j])]
+            out.append(Row(path=it.path, label=label, p_fake=pf, threshold=self.threshold,
+                           **common))
+        return out
+
+    def __call__(self, paths: list[str]) -> list[Row]:
+        return self.rows(self.decoder.decode(paths))
+
+    def scan_bytes(self, items: list[tuple[str, bytes]]) -> list[Row]:
+        """Bytes in (a distributed engine read them), rows out: staged through a temp folder."""
+        with tempfile.TemporaryDirectory(prefix="fakescan-") as d:
+            paths = []
+            for k, (_, data) in enumerate(items):
+                p = os.path.join(d, f"{k:06d}")
+                with open(p, "wb") as f:
+                    f.write(data)
+                paths.append(p)
+            rows = self(paths)
+        for r, (orig, _) in zip(rows, items, strict=True):
+            r.path = orig
+        return rows
+
+
+def make_decoder(name: str, sm: ScanModel, opts: ScanOptions, device: str) -> Decoder:
+    dopts = DecodeOptions(sm.preprocess, reduce=opts.reduce)
+    if opts.max_pixels:
+        dopts = replace(dopts, max_pixels=opts.max_pixels)
+    if opts.max_bytes:
+        dopts = replace(dopts, max_bytes=opts.max_bytes)
+    if name not in DECODERS:
+        raise UsageError(f"--decoder must be one of {', '.join(DECODERS)}")
+    if name == "auto":
+        # DALI's mixed (GPU) decode wins on GPU nodes; on a CPU, Pillow with reduce-on-decode
+        # in a process pool beats DALI's CPU operators (see benchmarks/README.md).
+        name = "dali" if device.startswith("cuda") and dali_available() else "pil"
+    if name == "dali":
+        if not dali_available():
+            raise UsageError("--decoder dali: nvidia-dali is not installed")
+        dev_id = int(device.split(":")[1]) if device.startswith("cuda:") else (
+            0 if device == "cuda" else None)
+        return DaliDecoder(dopts, opts.batch_size, dev_id, threads=opts.workers)
+    return PilDecoder(dopts, workers=opts.workers)
+
+
+def build_core(opts: ScanOptions, device: str, sm: ScanModel | None = None) -> ScanCore:
+    sm = sm or resolve_scan_model(opts.model)
+    if device == "auto":
+        import torch
+
+        device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    # The decoder pool forks before the runtime starts its threads.
+    decoder = make_decoder(opts.decoder, sm, opts, device)
+    try:
+        runtime = make_runtime(sm, opts.runtime, device, opts.precision)
+    except BaseException:
+        decoder.close()
+        raise
+    return ScanCore(sm, runtime, decoder, opts.threshold)
+
+
+def scan_batches(core: ScanCore, paths: Iterable[str], batch_size: int,
+                 skip: set[str] | frozenset = frozenset()) -> Iterator[list[Row]]:
+    """Rows per batch, decode running ahead of inference."""
+    todo = (p for p in paths if p not in skip)
+    for dec in core.decoder.map(batched(todo, batch_size)):
+        yield core.rows(dec)
+
+
+# ---------------------------------------------------------------------------- multi-device
+def _worker(opts: ScanOptions, device: str, in_q, out_q) -> None:
+    try:
+        core = build_core(opts, device)
+    except BaseException as e:  # noqa: BLE001 - reported to the parent
+        out_q.put(("fatal", f"{device}: {e}"))
+        return
+    out_q.put(("ready", device))
+    try:
+        while (batch := in_q.get()) is not None:
+            out_q.put(("rows", [r.to_dict() for r in core(batch)]))
+    finally:
+        core.decoder.close()
+    out_q.put(("done", device))
+
+
+def scan_multi(opts: ScanOptions, devices: list[str], paths: Iterable[str],
+               skip: set[str] | frozenset = frozenset()) -> Iterator[list[Row]]:
+    """One worker process per device over shards of the stream; rows come back here."""
+    import multiprocessing as mp
+    import queue
+
+    ctx = mp.get_context("spawn")
+    in_q, out_q = ctx.Queue(maxsize=2 * len(devices)), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(opts, d, in_q, out_q), daemon=True)
+             for d in devices]
+    for p in procs:
+        p.start()
+    outstanding, finished = 0, 0
+    todo = batched((p for p in paths if p not in skip), opts.batch_size)
+    feeding = True
+
+    def handle(msg) -> list[Row] | None:
+        nonlocal finished
+        kind, body = msg
+        if kind == "fatal":
+            raise UsageError(f"scan worker failed: {body}")
+        if kind == "done":
+            finished += 1
+        if kind == "rows":
+            return [Row(**r) for r in body]
+        return None
+
+    try:
+        while feeding or outstanding:
+            if feeding:
+                try:
+                    batch = next(todo)
+                except StopIteration:
+                    feeding = False
+                    for _ in procs:
+                        in_q.put(None)
+                    continue
+                while True:
+                    try:
+                        in_q.put(batch, timeout=0.05)
+                        outstanding += 1
+                        break
+                    except queue.Full:
+                        while True:
+                            try:
+                                rows = handle(out_q.get_nowait())
+                            except queue.Empty:
+                                break
+                            if rows is not None:
+                                outstanding -= 1
+                                yield rows
+            else:
+                rows = handle(out_q.get(timeout=600))
+                if rows is not None:
+                    outstanding -= 1
+                    yield rows
+        while finished < len(procs):
+            handle(out_q.get(timeout=60))
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join(5)
+
+
+# ---------------------------------------------------------------------------- Python API
+def scan(paths: Iterable[str] | str, model: str, **options: Any) -> Iterator[Row]:
+    """Yield one ``Row`` per input path (files or folders), e.g.::
+
+        for row in fakescan.scan(["photos/"], model="resnet_ft"):
+            print(row.path, row.label, row.p_fake)
+    """
+    from fakescan.scanner.inputs import iter_inputs
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [str(paths)]
+    opts = ScanOptions(model=model, **options)
+    core = build_core(opts, opts.device)
+    try:
+        for rows in scan_batches(core, iter_inputs(paths), opts.batch_size):
+            yield from rows
+    finally:
+        core.decoder.close()
+
+
+def now() -> float:
+    return time.perf_counter()

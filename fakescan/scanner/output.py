@@ -1,0 +1,217 @@
+"""Scan output files: CSV (default), JSONL or one JSON document; crash-safe and resumable.
+
+Rows are appended and flushed with ``fsync`` per batch, so a killed scan loses at most the
+batch in flight. ``--resume`` cuts a half-written last line, skips every path that already has
+a row, and refuses a file written by another model. An exclusive ``lockf`` on the file stops
+two scans writing it at once. JSON is assembled atomically at the end from a ``.partial.jsonl``
+beside it (the file a killed JSON scan resumes from).
+
+CSV cells that a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR) are
+prefixed with ``'``. Paths that are not valid UTF-8 survive: CSV keeps their bytes
+(surrogateescape), JSON/JSONL escape them as ``\\udcXX``, which ``json.loads`` +
+``os.fsencode`` turn back into the exact bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from fakescan.errors import UsageError
+from fakescan.scanner.rows import FIELDS, Row
+
+FORMATS = ("csv", "jsonl", "json")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(v: Any) -> Any:
+    if isinstance(v, str) and v.startswith(FORMULA_START):
+        return "'" + v
+    return v
+
+
+def csv_unsafe(v: str) -> str:
+    return v[1:] if v.startswith("'") and v[1:2] in FORMULA_START else v
+
+
+def _fmt_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6f}"
+    return csv_safe(v)
+
+
+def format_for(path: str, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+        return fmt
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return suffix if suffix in FORMATS else "csv"
+
+
+class Output:
+    """Append rows to a scan file; see module docstring for the guarantees."""
+
+    def __init__(self, path: str, fmt: str, model_id: str, *, resume: bool = False,
+                 overwrite: bool = False, meta: dict[str, Any] | None = None) -> None:
+        self.final = path
+        self.fmt = fmt
+        self.model_id = model_id
+        self.meta = meta or {}
+        self.done: set[str] = set()
+        self.previous = {"ok": 0, "fake": 0, "error": 0}
+        self.stdout = path == "-"
+        if self.stdout:
+            if resume:
+                raise UsageError("--resume needs an output file (--out), not stdout")
+            self.path = "-"
+            self._f = sys.stdout
+            self._fd = None
+            if fmt == "csv":
+                self._f.write(",".join(FIELDS) + "\n")
+            self._first = True
+            return
+        self.path = path + ".partial.jsonl" if fmt == "json" else path
+        if fmt == "json" and os.path.exists(path) and not resume and not overwrite:
+            raise UsageError(f"{path} exists: add --resume to complete it or --overwrite")
+        if fmt == "json" and resume and os.path.exists(path) and not os.path.exists(self.path):
+            _json_to_partial(path, self.path)  # resuming a finished JSON scan: reopen its rows
+        exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        if exists and not resume and not overwrite:
+            raise UsageError(f"{self.path} exists: add --resume to complete it or --overwrite "
+                             "to start again")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # A POSIX record lock: held by this process only (decode workers forked later do
+            # not inherit it) and released by the kernel when the process dies, even by -9.
+            fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._fd)
+            raise UsageError(f"{self.path} is being written by another scan (locked)") from None
+        if exists and resume:
+            self._load_existing()
+        else:
+            os.ftruncate(self._fd, 0)
+        self._f = open(self._fd, "a", encoding="utf-8", errors="surrogateescape",  # noqa: SIM115
+                       newline="", closefd=False)
+        if os.fstat(self._fd).st_size == 0 and fmt == "csv":
+            self._f.write(",".join(FIELDS) + "\n")
+            self._sync()
+
+    # ------------------------------------------------------------------ resume
+    def _load_existing(self) -> None:
+        with open(self._fd, "rb", closefd=False) as f:
+            f.seek(0)
+            data = f.read()
+        cut = data.rfind(b"\n") + 1
+        if cut < len(data):  # a half-written last line from a killed scan
+            os.ftruncate(self._fd, cut)
+            data = data[:cut]
+        text = data.decode("utf-8", errors="surrogateescape")
+        if self.fmt == "csv":
+            reader = csv.reader(io.StringIO(text))
+            header = next(reader, None)
+            if header is None:
+                return
+            if tuple(header[: len(FIELDS)]) != FIELDS[: len(header)]:
+                raise UsageError(f"{self.path} is not a fakescan CSV (header {header[:3]}...)")
+            recs = (dict(zip(header, r, strict=False)) for r in reader if r)
+        else:
+            recs = (json.loads(line) for line in text.splitlines() if line.strip())
+        for r in recs:
+            model = csv_unsafe(r.get("model") or "") if self.fmt == "csv" else r.get("model")
+            if model and model != self.model_id:
+                raise UsageError(
+                    f"{self.path} holds rows of model {model}, not {self.model_id}: refusing "
+                    "to mix models in one file (use another --out)"
+                )
+            path = csv_unsafe(r["path"]) if self.fmt == "csv" else r["path"]
+            if path in self.done:
+                continue
+            self.done.add(path)
+            if r.get("status") == "ok":
+                self.previous["ok"] += 1
+                self.previous["fake"] += r.get("label") == "fake"
+            else:
+                self.previous["error"] += 1
+
+    # ------------------------------------------------------------------ writing
+    def write(self, rows: Iterable[Row]) -> None:
+        buf = io.StringIO()
+        if self.fmt == "csv":
+            w = csv.writer(buf, lineterminator="\n")
+            for r in rows:
+                w.writerow([_fmt_cell(v) for v in r.to_dict().values()])
+        else:
+            for r in rows:
+                buf.write(json.dumps(r.to_dict(), ensure_ascii=True) + "\n")
+        self._f.write(buf.getvalue())
+        self._sync()
+
+    def _sync(self) -> None:
+        self._f.flush()
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        if self.stdout:
+            self._f.flush()
+            return
+        self._f.close()
+        try:
+            if self.fmt == "json":
+                self._assemble_json(summary or {})
+        finally:
+            os.close(self._fd)
+
+    def _assemble_json(self, summary: dict[str, Any]) -> None:
+        """Stream the partial JSONL into one JSON document, atomically, then drop the partial."""
+        tmp = self.final + ".tmp"
+        with open(self.path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
+            head = {"model": self.model_id, **self.meta, "summary": summary}
+            dst.write(json.dumps(head, ensure_ascii=True)[:-1] + ', "rows": [\n')
+            first = True
+            for line in src:
+                if line.strip():
+                    dst.write(("" if first else ",\n") + line.rstrip("\n"))
+                    first = False
+            dst.write("\n]}\n")
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, self.final)
+        os.unlink(self.path)
+
+
+def _json_to_partial(final: str, partial: str) -> None:
+    try:
+        rows = json.loads(Path(final).read_text())["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"{final} is not a fakescan JSON scan: {e}") from None
+    with open(partial, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=True) + "\n")
+
+
+def read_rows(path: str) -> list[dict[str, Any]]:
+    """Rows of a scan file of any format (CSV values as strings, formula guards removed)."""
+    p = Path(path)
+    if p.suffix == ".json" and p.is_file():
+        return json.loads(p.read_text())["rows"]
+    text = p.read_bytes().decode("utf-8", errors="surrogateescape")
+    if p.suffix == ".jsonl":
+        return [json.loads(x) for x in text.splitlines() if x.strip()]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    for r in rows:
+        for k, v in r.items():
+            r[k] = csv_unsafe(v) if isinstance(v, str) else v
+    return rows

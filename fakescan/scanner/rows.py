@@ -1,0 +1,54 @@
+"""The scan's output row: one per input, ``ok`` with a verdict or ``error`` with a stable code.
+
+``ERROR_CODES`` is the contract scripts match on (documented in the README); wording of the
+``error`` field may change, codes do not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+FIELDS = ("path", "status", "label", "p_fake", "threshold", "model", "error_code", "error",
+          "decoder", "width", "height")
+
+ERROR_CODES = {
+    "not_found": "the path vanished between listing and reading (or never existed)",
+    "permission_denied": "the file cannot be read with this user's permissions",
+    "not_a_file": "a directory, FIFO, socket or device where an image file was expected",
+    "read_error": "another I/O error while reading the file",
+    "empty_file": "zero bytes",
+    "unsupported_format": "content is not JPEG, PNG, GIF, BMP, TIFF or WebP (sniffed, not by "
+                          "extension)",
+    "too_large": "pixel count over the decompression-bomb limit (--max-pixels) or file over "
+                 "--max-bytes",
+    "truncated": "the file ends before the image data does",
+    "corrupt": "a recognised format whose data cannot be decoded",
+}
+
+
+@dataclass
+class Row:
+    path: str
+    status: str = "ok"
+    label: str = ""
+    p_fake: float | None = None
+    threshold: float | None = None
+    model: str = ""
+    error_code: str = ""
+    error: str = ""
+    decoder: str = ""
+    width: int | None = None
+    height: int | None = None
+
+    @classmethod
+    def failed(cls, path: str, code: str, message: str, **kw: Any) -> Row:
+        assert code in ERROR_CODES, code
+        return cls(path=path, status="error", error_code=code, error=message, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in FIELDS}
+
+    @property
+    def is_fake(self) -> bool:
+        return self.status == "ok" and self.label == "fake"

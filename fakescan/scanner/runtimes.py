@@ -1,0 +1,199 @@
+"""Runtimes: normalised-on-device inference over uint8 batches, returning class probabilities.
+
+``TorchRuntime``: inference_mode, conv+BatchNorm folded into the convolutions, channels_last,
+autocast bf16 on AVX512-BF16/AMX CPUs and fp16 on CUDA (``--precision`` overrides).
+``OnnxRuntime``: onnxruntime with TensorRT/CUDA execution providers when they actually load,
+CPU otherwise; on CUDA the input is bound on the device (IO binding), no host round trip.
+Both take a uint8 N x 3 x S x S batch and return float32 probabilities (N x C).
+"""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import os
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
+from fakescan.errors import UsageError
+from fakescan.scanner.model import ScanModel
+
+RUNTIMES = ("auto", "torch", "onnx")
+
+
+def fuse_conv_bn(model):
+    """A copy of ``model`` (eval) with every Conv2d -> BatchNorm2d pair folded into the conv.
+
+    Handles pairs that follow each other in an ``nn.Sequential`` and ResNet's ``convN``/``bnN``
+    attribute pairs (including ``downsample``); the BatchNorm becomes ``Identity``.
+    """
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model = copy.deepcopy(model).eval()
+    for mod in model.modules():
+        if isinstance(mod, nn.Sequential):
+            kids = list(mod._modules.items())
+            for (n1, a), (n2, b) in zip(kids, kids[1:], strict=False):
+                if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                    mod._modules[n1] = fuse_conv_bn_eval(a, b)
+                    mod._modules[n2] = nn.Identity()
+        for i in range(1, 8):
+            conv, bn = getattr(mod, f"conv{i}", None), getattr(mod, f"bn{i}", None)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(mod, f"conv{i}", fuse_conv_bn_eval(conv, bn))
+                setattr(mod, f"bn{i}", nn.Identity())
+    return model
+
+
+class Runtime:
+    name = "base"
+    precision = "fp32"
+    device = "cpu"
+
+    def __call__(self, images) -> np.ndarray:
+        raise NotImplementedError
+
+
+class TorchRuntime(Runtime):
+    name = "torch"
+
+    def __init__(self, sm: ScanModel, device: str = "auto", precision: str = "auto",
+                 fuse: bool = True) -> None:
+        import torch
+
+        self.sm = sm
+        self.dev = pick_device(device)
+        self.device = str(self.dev)
+        self.dtype = pick_dtype(self.dev, precision)
+        self.precision = dtype_name(self.dtype)
+        model = sm.load_torch().eval()
+        if fuse:
+            model = fuse_conv_bn(model)
+        self.model = model.to(self.dev, memory_format=torch.channels_last)
+        pp = sm.preprocess
+        self._scale = (1.0 / (255.0 * torch.tensor(pp.std))).view(1, 3, 1, 1).to(self.dev)
+        self._shift = (-torch.tensor(pp.mean) / torch.tensor(pp.std)).view(1, 3, 1, 1).to(
+            self.dev)
+
+    def __call__(self, images) -> np.ndarray:
+        import torch
+
+        x = torch.as_tensor(images)
+        if x.shape[0] == 0:
+            return np.zeros((0, len(self.sm.labels)), np.float32)
+        x = x.to(self.dev, non_blocking=True)
+        with torch.inference_mode():
+            x = (x.float() * self._scale + self._shift).contiguous(
+                memory_format=torch.channels_last)
+            with autocast(self.dev, self.dtype):
+                logits = self.model(x)
+            return torch.softmax(logits.float(), 1).cpu().numpy()
+
+
+@cache
+def _loadable(lib: str) -> bool:
+    try:
+        ctypes.CDLL(lib)
+    except OSError:
+        return False
+    return True
+
+
+def onnx_providers(device: str) -> list:
+    """Execution providers that will really load here, best first."""
+    import onnxruntime as ort
+
+    avail = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    idx = int(device.split(":")[1]) if ":" in device else 0
+    out: list = []
+    if "TensorrtExecutionProvider" in avail and _loadable("libnvinfer.so.10"):
+        cache_dir = os.environ.get("FAKESCAN_TRT_CACHE",
+                                   os.path.expanduser("~/.cache/fakescan/trt"))
+        out.append(("TensorrtExecutionProvider", {
+            "device_id": idx, "trt_fp16_enable": True, "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": cache_dir}))
+    if "CUDAExecutionProvider" in avail:
+        out.append(("CUDAExecutionProvider", {"device_id": idx}))
+    return out + ["CPUExecutionProvider"]
+
+
+def onnx_session(path: Path, device: str = "cpu", threads: int | None = None):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        so.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), so, providers=onnx_providers(device))
+
+
+class OnnxRuntime(Runtime):
+    name = "onnx"
+
+    def __init__(self, sm: ScanModel, device: str = "auto", precision: str = "auto") -> None:
+        import torch
+
+        if precision not in ("auto", "fp32", "fp16"):
+            raise UsageError("--runtime onnx runs the exported precision: use fp32 or fp16")
+        dev = pick_device(device)
+        self.device = str(dev)
+        self.sm = sm
+        path = sm.ensure_onnx()
+        if precision == "fp16" or (precision == "auto" and dev.type == "cuda"):
+            fp16 = path.with_name("model_fp16.onnx")
+            if sm.folder is not None and not fp16.is_file() and dev.type == "cuda":
+                from fakescan.export import export_onnx
+
+                export_onnx(sm.folder, fp16, fp16=True, parity=False)
+            if fp16.is_file():
+                path = fp16
+        self.path = path
+        self.session = onnx_session(path, self.device)
+        self.precision = "fp16" if "fp16" in path.name else "fp32"
+        self.providers = self.session.get_providers()
+        pp = sm.preprocess
+        self._mean = np.asarray(pp.mean, np.float32).reshape(1, 3, 1, 1) * 255.0
+        self._std = np.asarray(pp.std, np.float32).reshape(1, 3, 1, 1) * 255.0
+        self._cuda = dev.type == "cuda" and "CUDAExecutionProvider" in self.providers
+        self._torch = torch
+
+    def __call__(self, images) -> np.ndarray:
+        if len(images) == 0:
+            return np.zeros((0, len(self.sm.labels)), np.float32)
+        if self._cuda:
+            return self._run_bound(images)
+        x = (np.asarray(images, np.float32) - self._mean) / self._std
+        return self.session.run(["probs"], {"image": x})[0]
+
+    def _run_bound(self, images) -> np.ndarray:
+        """CUDA: normalise on the GPU with torch and bind that memory as the input."""
+        torch = self._torch
+        dev = torch.device(self.device)
+        x = torch.as_tensor(images).to(dev, non_blocking=True).float()
+        mean = torch.as_tensor(self._mean, device=dev)
+        std = torch.as_tensor(self._std, device=dev)
+        x = ((x - mean) / std).contiguous()
+        b = self.session.io_binding()
+        b.bind_input("image", "cuda", dev.index or 0, np.float32, tuple(x.shape), x.data_ptr())
+        b.bind_output("probs", "cpu")
+        self.session.run_with_iobinding(b)
+        return b.copy_outputs_to_cpu()[0]
+
+
+def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
+                 precision: str = "auto") -> Runtime:
+    """``auto``: torch for model folders (bf16/fp16 autocast, fused), onnx for ``.onnx`` files."""
+    if runtime not in RUNTIMES:
+        raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}")
+    if runtime == "auto":
+        runtime = "torch" if sm.folder is not None else "onnx"
+    if runtime == "torch":
+        return TorchRuntime(sm, device, precision)
+    return OnnxRuntime(sm, device, precision)
