@@ -444,6 +444,78 @@ def export_cmd(
         raise ModelError(f"ONNX parity check failed: {r['parity']}")
 
 
+# ----------------------------------------------------------------------------- bench
+@app.command("bench")
+def bench_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name, folder, .onnx, or an "
+                                       "architecture name (random weights).")],
+    images: Annotated[Path | None, typer.Option(
+        help="Folder of images to time (default: generated 256-600 px JPEG faces).")] = None,
+    device: Annotated[str | None, typer.Option(
+        help="Comma list of devices (default: cpu and every CUDA device).")] = None,
+    runtime: Annotated[str | None, typer.Option(
+        help="Comma list of runtimes (default: torch,onnx).")] = None,
+    precision: Precision = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 32,
+    n_images: Annotated[int, typer.Option("--n-images", min=1, help="Images per pass.")] = 128,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed passes per stage.")] = 3,
+    workers: Annotated[int | None, typer.Option(help="Decode workers.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON here.")] = None,
+) -> None:
+    """Throughput per device and runtime: decode, model, end-to-end and the naive baseline."""
+    from fakescan.bench import bench
+
+    res = bench(model, images, device.split(",") if device else None,
+                runtime.split(",") if runtime else None, precision, batch_size, n_images,
+                repeats, workers, log=lambda s: err.print(s, highlight=False))
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(res, indent=2) + "\n")
+    m = res["machine"]
+    t = Table(title=f"fakescan bench: {res['config']['model']} on {m['cpu']} ({m['cores']} "
+                    f"cores{', ' + ', '.join(m['gpus']) if m['gpus'] else ''})")
+    for col in ("device", "runtime", "precision", "decoder", "stage", "img/s (median)",
+                "min-max", "x naive", "x min(decode,model)"):
+        t.add_column(col, justify="right" if "img" in col or col.startswith(("x", "min")) else
+                     "left")
+    for r in res["results"]:
+        t.add_row(r["device"], r["runtime"], r["precision"], r["decoder"], r["stage"],
+                  f"{r['images_per_s_median']:.1f}",
+                  f"{r['images_per_s_min']:.1f}-{r['images_per_s_max']:.1f}",
+                  f"{r.get('ratio_vs_naive', 0):.2f}" if r.get("ratio_vs_naive") else "-",
+                  f"{r['ratio_vs_min_stage']:.2f}" if "ratio_vs_min_stage" in r else "-")
+    out.print(t)
+    if json_path:
+        out.print(f"wrote {json_path}", highlight=False)
+
+
+# ----------------------------------------------------------------------------- demo
+@app.command("demo")
+def demo_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where everything lands.")] = Path(
+        "demo-out"),
+    n: Annotated[int, typer.Option("--n", min=100, help="Synthetic images.")] = 1200,
+    epochs: Annotated[int, typer.Option(min=1, help="simplecnn epochs (max).")] = 5,
+) -> None:
+    """The embedded default: synth -> train -> eval -> export -> scan (torch, onnx) -> bench."""
+    from fakescan.demo import run_demo
+
+    r = run_demo(out_dir, n=n, epochs=epochs, log=lambda s: err.print(s, highlight=False),
+                 console=err)
+    t = Table(title=f"fakescan demo: done in {r['seconds']:.0f} s", show_header=False)
+    t.add_column("what")
+    t.add_column("where / figure")
+    e = r["eval"]
+    t.add_row("test accuracy / ROC-AUC", f"{e['accuracy']:.4f} / {e['roc_auc']:.4f} "
+              f"(threshold {e['threshold']:.3f})")
+    for rt, s in r["scan"].items():
+        t.add_row(f"scan ({rt})", f"{s['out']}: {s['scanned']} rows, {s['fake']} fake, "
+                  f"{s['errors']} errors, {s['images_per_s']:.0f} img/s")
+    for k, v in r["where"].items():
+        t.add_row(k, "\n".join(v) if isinstance(v, list) else str(v))
+    out.print(t)
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"

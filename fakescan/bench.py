@@ -1,0 +1,258 @@
+"""``fakescan bench``: throughput per device and runtime/precision, against the naive way.
+
+Stages, each warmed up once and then timed ``repeats`` times (median, min, max reported):
+
+- ``decode``: files -> uint8 model inputs with the scan's decoder (read-ahead pool included);
+- ``model``: uint8 batches already in memory -> probabilities with the runtime;
+- ``end_to_end``: the scan itself (inputs, decode, inference, rows written to a CSV);
+- ``naive``: what the seeds ran - a torch DataLoader over PIL + torchvision
+  ``Resize/ToTensor/Normalize`` feeding the fp32 eager model (no fusion, no channels_last,
+  no autocast) - measured in the same run so every figure has its ratio beside it.
+
+``--model`` may be an architecture name with no model folder: the bench then builds one with
+random weights (throughput does not depend on the weights; the JSON says so).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from fakescan.errors import ModelError, UsageError
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+
+    from fakescan.device import cpu_has_fast_bf16
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "hostname": platform.node(), "platform": platform.platform(), "cpu": cpu,
+        "cores": os.cpu_count(), "fast_bf16": cpu_has_fast_bf16(),
+        "torch_threads": torch.get_num_threads(), "gpus": [],
+    }
+    try:
+        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
+                                  1)
+    except (ValueError, OSError):
+        pass
+    if torch.cuda.is_available():
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def _timed(fn: Callable[[], int], repeats: int) -> dict[str, Any]:
+    fn()  # warm-up (compilation, pools, caches)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        n = fn()
+        rates.append(n / (time.perf_counter() - t0))
+    return {"images_per_s_median": statistics.median(rates), "images_per_s_min": min(rates),
+            "images_per_s_max": max(rates), "repeats": repeats}
+
+
+def make_bench_images(out: Path, n: int = 256, seed: int = 0) -> list[str]:
+    """A realistic set: synthetic faces as JPEG (quality 70-95), 256-600 px, half fake."""
+    from fakescan.data.synth import EXT, labels_for, synth_image
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, label in enumerate(labels_for(n, seed)):
+        data, fmt = synth_image(seed, i, label, (256, 600))
+        p = out / f"bench_{i:05d}{EXT[fmt]}"
+        p.write_bytes(data)
+        paths.append(str(p))
+    return paths
+
+
+def _model_ref(ref: str, tmp: Path) -> tuple[str, bool]:
+    """``ref`` as a scan model; an architecture name becomes a random-weights model folder."""
+    from fakescan.scanner.model import resolve_scan_model
+
+    try:
+        resolve_scan_model(ref)
+        return ref, False
+    except ModelError:
+        from fakescan.nets import list_archs
+
+        if ref not in list_archs():
+            raise
+    import torch
+
+    from fakescan.nets import create_model, get_arch
+    from fakescan.store import WEIGHTS, save_tensors, sha256_file, write_card
+
+    torch.manual_seed(0)
+    spec = get_arch(ref)
+    model = create_model(ref, num_classes=2)
+    folder = tmp / ref
+    folder.mkdir(parents=True)
+    save_tensors(model.state_dict(), folder / WEIGHTS)
+    write_card(folder, {
+        "name": ref, "architecture": ref, "arch_options": {}, "labels": ["real", "fake"],
+        "positive_label": "fake", "preprocess": spec.preprocess.to_dict(), "threshold": 0.5,
+        "weights_sha256": sha256_file(folder / WEIGHTS), "note": "random weights (bench only)",
+    })
+    return str(folder), True
+
+
+def naive_rate(model_ref: str, paths: list[str], batch_size: int,
+               workers: int) -> Callable[[], int]:
+    """Seed-style inference: DataLoader(PIL + torchvision transforms) -> fp32 eager model."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms
+
+    from fakescan.store import load_model
+
+    lm = load_model(model_ref)
+    pp = lm.preprocess
+    tf = transforms.Compose([
+        transforms.Resize((pp.input_size, pp.input_size)), transforms.ToTensor(),
+        transforms.Normalize(pp.mean, pp.std)])
+
+    class Files(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(paths)
+
+        def __getitem__(self, i):
+            return tf(Image.open(paths[i]).convert("RGB"))
+
+    loader = torch.utils.data.DataLoader(Files(), batch_size=batch_size, num_workers=workers)
+    model = lm.model.eval()
+
+    def run() -> int:
+        n = 0
+        with torch.no_grad():
+            for x in loader:
+                torch.softmax(model(x), 1)
+                n += len(x)
+        return n
+
+    return run
+
+
+def bench(model: str, images: Path | None = None, devices: list[str] | None = None,
+          runtimes: list[str] | None = None, precision: str = "auto", batch_size: int = 32,
+          n_images: int = 128, repeats: int = 3, workers: int | None = None,
+          stages: tuple[str, ...] = ("decode", "model", "end_to_end", "naive"),
+          log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    import torch
+
+    from fakescan.scanner.engine import ScanOptions, build_core
+    from fakescan.store import versions
+
+    devices = devices or (["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())])
+    runtimes = runtimes or ["torch", "onnx"]
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="fakescan-bench-") as tmpd:
+        tmp = Path(tmpd)
+        ref, random_weights = _model_ref(model, tmp)
+        if images is None:
+            log(f"generating {n_images} JPEG faces (256-600 px) ...")
+            paths = make_bench_images(tmp / "images", n_images)
+        else:
+            from fakescan.scanner.inputs import iter_inputs
+
+            paths = [p for p, _ in zip(iter_inputs([str(images)]), range(n_images),
+                                       strict=False)]
+            if not paths:
+                raise UsageError(f"--images {images}: no files")
+        base = {"model": Path(ref).name, "n_images": len(paths),
+                "random_weights": random_weights, "batch_size": batch_size}
+        for device in devices:
+            naive: float | None = None
+            if "naive" in stages:
+                log(f"{device}: naive baseline ...")
+                run = naive_rate(ref, paths, batch_size, workers or os.cpu_count() or 1)
+                r = _timed(run, repeats)
+                naive = r["images_per_s_median"]
+                results.append({**base, "device": device, "runtime": "torch",
+                                "precision": "fp32", "decoder": "pil+torchvision",
+                                "stage": "naive", **r, "ratio_vs_naive": 1.0})
+            for rt in runtimes:
+                opts = ScanOptions(model=ref, runtime=rt, device=device, precision=precision,
+                                   batch_size=batch_size, workers=workers)
+                core = build_core(opts, device)
+                cfg = {**base, "device": device, "runtime": rt,
+                       "precision": core.runtime.precision, "decoder": core.decoder.name}
+                try:
+                    batches = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
+                    if "decode" in stages:
+                        log(f"{device} {rt}: decode ...")
+                        r = _timed(partial(_decode_pass, core, batches), repeats)
+                        results.append({**cfg, "stage": "decode", **r})
+                    if "model" in stages:
+                        log(f"{device} {rt}: model ...")
+                        x = core.decoder.decode(paths[:batch_size]).images
+                        reps = max(1, len(paths) // max(len(x), 1))
+                        r = _timed(partial(_model_pass, core, x, reps), repeats)
+                        results.append({**cfg, "stage": "model", **r})
+                    if "end_to_end" in stages:
+                        log(f"{device} {rt}: end to end ...")
+                        r = _timed(partial(_e2e_pass, core, paths, batch_size, tmp / "e2e.csv"),
+                                   repeats)
+                        results.append({**cfg, "stage": "end_to_end", **r})
+                finally:
+                    core.decoder.close()
+            for r in results:
+                if r["device"] == device and naive:
+                    r["ratio_vs_naive"] = r["images_per_s_median"] / naive
+    _derive(results)
+    return {"machine": machine_info(), "versions": versions(),
+            "config": {"model": model, "batch_size": batch_size, "n_images": len(paths),
+                       "repeats": repeats, "precision": precision,
+                       "images": str(images) if images else "generated"},
+            "results": results}
+
+
+def _decode_pass(core, batches: list[list[str]]) -> int:
+    return sum(len(d.ok) for d in core.decoder.map(iter(batches)))
+
+
+def _model_pass(core, x, reps: int) -> int:
+    for _ in range(reps):
+        core.runtime(x)
+    return reps * len(x)
+
+
+def _e2e_pass(core, paths: list[str], batch_size: int, out_path: Path) -> int:
+    """The scan as ``fakescan scan`` runs it, rows written and fsynced per batch."""
+    from fakescan.scanner.engine import scan_batches
+    from fakescan.scanner.output import Output
+
+    out = Output(str(out_path), "csv", core.sm.identity, overwrite=True)
+    n = 0
+    for rows in scan_batches(core, iter(paths), batch_size):
+        out.write(rows)
+        n += len(rows)
+    out.close()
+    return n
+
+
+def _derive(results: list[dict[str, Any]]) -> None:
+    """end_to_end / min(decode, model) for each configuration: how well the pipeline overlaps."""
+    for r in results:
+        if r["stage"] != "end_to_end":
+            continue
+        same = [x for x in results if x["device"] == r["device"] and x["runtime"] == r["runtime"]
+                and x["stage"] in ("decode", "model")]
+        if len(same) == 2:
+            r["ratio_vs_min_stage"] = r["images_per_s_median"] / min(
+                x["images_per_s_median"] for x in same)
