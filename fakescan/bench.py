@@ -69,13 +69,17 @@ def _timed(fn: Callable[[], int], repeats: int) -> dict[str, Any]:
 
 def make_bench_images(out: Path, n: int = 256, seed: int = 0) -> list[str]:
     """A realistic set: synthetic faces as JPEG (quality 70-95), 256-600 px, half fake."""
-    from fakescan.data.synth import EXT, labels_for, synth_image
+    import numpy as np
+
+    from fakescan.data.synth import encode, labels_for, render_face
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, label in enumerate(labels_for(n, seed)):
-        data, fmt = synth_image(seed, i, label, (256, 600))
-        p = out / f"bench_{i:05d}{EXT[fmt]}"
+        rng = np.random.default_rng([seed, i, 7])
+        w, h = (int(x) for x in rng.integers(256, 601, 2))
+        data = encode(render_face(rng, w, h, label == "fake"), "jpeg", int(rng.integers(70, 96)))
+        p = out / f"bench_{i:05d}.jpg"
         p.write_bytes(data)
         paths.append(str(p))
     return paths

@@ -149,7 +149,7 @@ def build_core(opts: ScanOptions, device: str, sm: ScanModel | None = None) -> S
     # The decoder pool forks before the runtime starts its threads.
     decoder = make_decoder(opts.decoder, sm, opts, device)
     try:
-        runtime = make_runtime(sm, opts.runtime, device, opts.precision)
+        runtime = make_runtime(sm, opts.runtime, device, opts.precision, opts.batch_size)
     except BaseException:
         decoder.close()
         raise

@@ -188,12 +188,68 @@ class OnnxRuntime(Runtime):
 
 
 def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
-                 precision: str = "auto") -> Runtime:
-    """``auto``: torch for model folders (bf16/fp16 autocast, fused), onnx for ``.onnx`` files."""
+                 precision: str = "auto", batch_size: int = 32) -> Runtime:
+    """``auto``: onnx for ``.onnx`` files; for model folders, the faster of torch and onnx on
+    this machine, measured once per (machine, device, batch size, precision) and remembered
+    in the model folder (``autotune.json``); torch when precision is forced to bf16."""
     if runtime not in RUNTIMES:
         raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}")
     if runtime == "auto":
-        runtime = "torch" if sm.folder is not None else "onnx"
+        if sm.folder is None:
+            runtime = "onnx"
+        elif precision == "bf16":
+            runtime = "torch"
+        else:
+            return _fastest(sm, device, precision, batch_size)
     if runtime == "torch":
         return TorchRuntime(sm, device, precision)
     return OnnxRuntime(sm, device, precision)
+
+
+def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int) -> Runtime:
+    import json
+    import platform
+    import time
+
+    import torch
+
+    dev = str(pick_device(device))
+    key = "|".join([platform.node(), platform.processor() or platform.machine(),
+                    str(os.cpu_count()), str(torch.get_num_threads()), dev, str(batch_size),
+                    precision, sm.weights_sha256[:12]])
+    assert sm.folder is not None
+    cache = sm.folder / "autotune.json"
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    choice = known.get(key, {}).get("runtime")
+    if choice == "torch":
+        return TorchRuntime(sm, device, precision)
+    if choice == "onnx":
+        return OnnxRuntime(sm, device, precision)
+    s = sm.preprocess.input_size
+    x = np.random.default_rng(0).integers(0, 256, (batch_size, 3, s, s), dtype=np.uint8)
+    rates, cands = {}, {}
+    for name, cls in (("torch", TorchRuntime), ("onnx", OnnxRuntime)):
+        try:
+            rt = cls(sm, device, precision)
+        except Exception:  # noqa: BLE001 - a runtime that cannot start here is not a candidate
+            continue
+        rt(x)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(2):
+            rt(x)
+        rates[name] = 2 * batch_size / (time.perf_counter() - t0)
+        cands[name] = rt
+    if not cands:
+        raise UsageError("neither the torch nor the onnx runtime could start")
+    best = max(rates, key=rates.__getitem__)
+    known[key] = {"runtime": best, "images_per_s": {k: round(v, 1) for k, v in rates.items()}}
+    try:
+        tmp = cache.with_name(cache.name + ".tmp")
+        tmp.write_text(json.dumps(known, indent=2) + "\n")
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only model folder: measure again next time
+    return cands[best]
