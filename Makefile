@@ -14,18 +14,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# synth -> train simplecnn -> eval -> export ONNX -> scan (torch, onnx) -> bench, into DEMO_OUT.
 demo: $(STAMP)
-	rm -rf $(DEMO_OUT)/synth
-	$(VENV)/bin/fakescan models
-	$(VENV)/bin/fakescan data synth $(DEMO_OUT)/synth --n 400 --seed 0
-	$(VENV)/bin/fakescan data stats $(DEMO_OUT)/synth
-	$(VENV)/bin/fakescan data dedup $(DEMO_OUT)/synth
+	rm -rf $(DEMO_OUT)
+	$(VENV)/bin/fakescan demo --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check fakescan tests
+	$(VENV)/bin/ruff check fakescan tests benchmarks
 
 # Re-resolve and record the exact versions (run after changing pyproject.toml).
 lock: $(STAMP)
