@@ -494,8 +494,8 @@ def bench_cmd(
 def demo_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Where everything lands.")] = Path(
         "demo-out"),
-    n: Annotated[int, typer.Option("--n", min=100, help="Synthetic images.")] = 1200,
-    epochs: Annotated[int, typer.Option(min=1, help="simplecnn epochs (max).")] = 5,
+    n: Annotated[int, typer.Option("--n", min=100, help="Synthetic images.")] = 2000,
+    epochs: Annotated[int, typer.Option(min=1, help="simplecnn epochs (max).")] = 6,
 ) -> None:
     """The embedded default: synth -> train -> eval -> export -> scan (torch, onnx) -> bench."""
     from fakescan.demo import run_demo

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-def run_demo(out: Path, *, n: int = 1200, epochs: int = 5, bench_images: int = 64,
+def run_demo(out: Path, *, n: int = 2000, epochs: int = 6, bench_images: int = 64,
              log: Callable[[str], None] = print, console=None) -> dict[str, Any]:
     from fakescan.bench import bench
     from fakescan.data.synth import make_synth
