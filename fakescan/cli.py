@@ -406,7 +406,7 @@ def scan_cmd(
             ("fake", f"{s.fake:,}"), ("real", f"{s.real:,}"), ("errors", f"{s.errors:,}"),
             ("images/s", f"{s.images_per_s:.1f}"), ("seconds", f"{s.seconds:.1f}"),
             ("model", s.model), ("output", out_path)]
-    rows += [(k, str(v)) for k, v in s.config.items()]
+    rows += [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in s.config.items()]
     if s.error_codes:
         rows.append(("error codes", ", ".join(f"{k} {v}" for k, v in
                                               sorted(s.error_codes.items()))))
