@@ -20,7 +20,7 @@ from fakescan.scanner.output import read_rows
 from tests.conftest import run_cli
 from tests.corpus import corrupt_jpeg, make_corpus, vanished_path
 
-DALI_VS_PIL_TOL = 0.03  # max |delta p_fake|: DALI's resize differs from torchvision's by ~1 level
+DALI_VS_PIL_TOL = 5e-3  # max |delta p_fake| (measured 4e-4): resizes differ by ~1 grey level
 ONNX_VS_TORCH_TOL = 1e-4
 
 
