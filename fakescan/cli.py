@@ -362,6 +362,14 @@ def scan_cmd(
     max_pixels: Annotated[int | None, typer.Option(
         help="Refuse images with more pixels (decompression bombs).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    engine: Annotated[str, typer.Option(
+        help="local, or ray: run the scan core inside Ray Data (pip install 'fakescan[ray]')."
+    )] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        help="Ray cluster address (default: start a local Ray, or RAY_ADDRESS).")] = None,
+    ray_actors: Annotated[int | None, typer.Option(
+        help="Scan actors (default: one per GPU, or per CPU without --gpus-per-actor).")] = None,
+    gpus_per_actor: Annotated[float, typer.Option(help="GPUs per Ray actor (0: CPU).")] = 0.0,
 ) -> None:
     """Scan images: one verdict row per input. Exit 0 no fake, 1 fake found, 2 errors."""
     from fakescan.errors import UsageError
@@ -378,7 +386,11 @@ def scan_cmd(
     out_path = out_path or f"fakescan-scan.{fmt}"
     opts = ScanOptions(model=model, decoder=decoder, runtime=runtime, device=device,
                        precision=precision, batch_size=batch_size, threshold=threshold,
-                       workers=workers, reduce=not no_reduce, max_pixels=max_pixels)
+                       workers=workers, reduce=not no_reduce, max_pixels=max_pixels,
+                       engine=engine, ray_address=ray_address, ray_actors=ray_actors,
+                       gpus_per_actor=gpus_per_actor)
+    if engine not in ("local", "ray"):
+        raise UsageError("--engine must be local or ray")
     paths = iter_inputs(inputs or [], files_from=files_from, null_sep=null,
                         exclude=tuple(exclude or ()), follow_symlinks=follow_symlinks)
     report = err if out_path == "-" else out

@@ -80,7 +80,16 @@ def run_scan(paths: Iterable[str], opts: ScanOptions, *, out: str, fmt: str,
     t0 = time.perf_counter()
     try:
         devices = parse_devices(opts.device)
-        if len(devices) > 1:
+        if opts.engine == "ray":
+            from fakescan.scanner.ray_engine import scan_ray
+
+            summary.config = {"engine": "ray", "actors": opts.ray_actors or "auto",
+                              "gpus_per_actor": opts.gpus_per_actor, "decoder": opts.decoder,
+                              "runtime": opts.runtime}
+            stream = scan_ray(opts, paths, output.done, address=opts.ray_address,
+                              actors=opts.ray_actors, gpus_per_actor=opts.gpus_per_actor)
+            core = None
+        elif len(devices) > 1:
             summary.config = {"devices": devices, "decoder": opts.decoder,
                               "runtime": opts.runtime}
             stream = scan_multi(opts, devices, paths, output.done)

@@ -47,6 +47,11 @@ class ScanOptions:
     reduce: bool = True  # JPEG reduce-on-decode (PIL decoder)
     max_pixels: int | None = None
     max_bytes: int | None = None
+    threads: int | None = None  # inference threads (default: the runtime's own choice)
+    engine: str = "local"  # local | ray
+    ray_address: str | None = None
+    ray_actors: int | None = None
+    gpus_per_actor: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -149,7 +154,12 @@ def build_core(opts: ScanOptions, device: str, sm: ScanModel | None = None) -> S
     # The decoder pool forks before the runtime starts its threads.
     decoder = make_decoder(opts.decoder, sm, opts, device)
     try:
-        runtime = make_runtime(sm, opts.runtime, device, opts.precision, opts.batch_size)
+        if opts.threads:
+            import torch
+
+            torch.set_num_threads(opts.threads)
+        runtime = make_runtime(sm, opts.runtime, device, opts.precision, opts.batch_size,
+                               opts.threads)
     except BaseException:
         decoder.close()
         raise

@@ -137,7 +137,8 @@ def onnx_session(path: Path, device: str = "cpu", threads: int | None = None):
 class OnnxRuntime(Runtime):
     name = "onnx"
 
-    def __init__(self, sm: ScanModel, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(self, sm: ScanModel, device: str = "auto", precision: str = "auto",
+                 threads: int | None = None) -> None:
         import torch
 
         if precision not in ("auto", "fp32", "fp16"):
@@ -155,7 +156,7 @@ class OnnxRuntime(Runtime):
             if fp16.is_file():
                 path = fp16
         self.path = path
-        self.session = onnx_session(path, self.device)
+        self.session = onnx_session(path, self.device, threads)
         self.precision = "fp16" if "fp16" in path.name else "fp32"
         self.providers = self.session.get_providers()
         pp = sm.preprocess
@@ -188,7 +189,8 @@ class OnnxRuntime(Runtime):
 
 
 def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
-                 precision: str = "auto", batch_size: int = 32) -> Runtime:
+                 precision: str = "auto", batch_size: int = 32,
+                 threads: int | None = None) -> Runtime:
     """``auto``: onnx for ``.onnx`` files; for model folders, the faster of torch and onnx on
     this machine, measured once per (machine, device, batch size, precision) and remembered
     in the model folder (``autotune.json``); torch when precision is forced to bf16."""
@@ -200,13 +202,14 @@ def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
         elif precision == "bf16":
             runtime = "torch"
         else:
-            return _fastest(sm, device, precision, batch_size)
+            return _fastest(sm, device, precision, batch_size, threads)
     if runtime == "torch":
         return TorchRuntime(sm, device, precision)
-    return OnnxRuntime(sm, device, precision)
+    return OnnxRuntime(sm, device, precision, threads)
 
 
-def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int) -> Runtime:
+def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
+             threads: int | None = None) -> Runtime:
     import json
     import platform
     import time
@@ -227,13 +230,14 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int) -> Run
     if choice == "torch":
         return TorchRuntime(sm, device, precision)
     if choice == "onnx":
-        return OnnxRuntime(sm, device, precision)
+        return OnnxRuntime(sm, device, precision, threads)
     s = sm.preprocess.input_size
     x = np.random.default_rng(0).integers(0, 256, (batch_size, 3, s, s), dtype=np.uint8)
     rates, cands = {}, {}
-    for name, cls in (("torch", TorchRuntime), ("onnx", OnnxRuntime)):
+    for name, make in (("torch", lambda: TorchRuntime(sm, device, precision)),
+                       ("onnx", lambda: OnnxRuntime(sm, device, precision, threads))):
         try:
-            rt = cls(sm, device, precision)
+            rt = make()
         except Exception:  # noqa: BLE001 - a runtime that cannot start here is not a candidate
             continue
         for _ in range(2):  # warm-up: allocator arenas, oneDNN/MLAS kernel selection
