@@ -124,25 +124,37 @@ class ScanCore:
         return rows
 
 
+def _pil(dopts: DecodeOptions, opts: ScanOptions, device: str) -> Decoder:
+    return PilDecoder(dopts, workers=opts.workers)
+
+
+def _dali(dopts: DecodeOptions, opts: ScanOptions, device: str) -> Decoder:
+    if not dali_available():
+        raise UsageError("--decoder dali: nvidia-dali is not installed (pip install "
+                         "nvidia-dali-cuda130)")
+    dev_id = int(device.split(":")[1]) if device.startswith("cuda:") else (
+        0 if device == "cuda" else None)
+    return DaliDecoder(dopts, opts.batch_size, dev_id, threads=opts.workers)
+
+
+# The decoder registry: name -> factory(decode options, scan options, device).
+DECODER_FACTORIES = {"pil": _pil, "dali": _dali}
+
+
 def make_decoder(name: str, sm: ScanModel, opts: ScanOptions, device: str) -> Decoder:
+    """The decoder registered under ``name``; ``auto`` picks DALI on CUDA devices (GPU
+    ``mixed`` decode), Pillow in a process pool on CPUs, where it beats DALI's CPU operators
+    (benchmarks/README.md)."""
     dopts = DecodeOptions(sm.preprocess, reduce=opts.reduce)
     if opts.max_pixels:
         dopts = replace(dopts, max_pixels=opts.max_pixels)
     if opts.max_bytes:
         dopts = replace(dopts, max_bytes=opts.max_bytes)
-    if name not in DECODERS:
-        raise UsageError(f"--decoder must be one of {', '.join(DECODERS)}")
     if name == "auto":
-        # DALI's mixed (GPU) decode wins on GPU nodes; on a CPU, Pillow with reduce-on-decode
-        # in a process pool beats DALI's CPU operators (see benchmarks/README.md).
         name = "dali" if device.startswith("cuda") and dali_available() else "pil"
-    if name == "dali":
-        if not dali_available():
-            raise UsageError("--decoder dali: nvidia-dali is not installed")
-        dev_id = int(device.split(":")[1]) if device.startswith("cuda:") else (
-            0 if device == "cuda" else None)
-        return DaliDecoder(dopts, opts.batch_size, dev_id, threads=opts.workers)
-    return PilDecoder(dopts, workers=opts.workers)
+    if name not in DECODER_FACTORIES:
+        raise UsageError(f"--decoder must be one of {', '.join(DECODERS)}")
+    return DECODER_FACTORIES[name](dopts, opts, device)
 
 
 def build_core(opts: ScanOptions, device: str, sm: ScanModel | None = None) -> ScanCore:

@@ -62,7 +62,7 @@ class TorchRuntime(Runtime):
     name = "torch"
 
     def __init__(self, sm: ScanModel, device: str = "auto", precision: str = "auto",
-                 fuse: bool = True) -> None:
+                 threads: int | None = None, fuse: bool = True) -> None:
         import torch
 
         self.sm = sm
@@ -188,6 +188,10 @@ class OnnxRuntime(Runtime):
         return b.copy_outputs_to_cpu()[0]
 
 
+# The runtime registry: name -> class(model, device, precision, threads).
+RUNTIME_CLASSES: dict[str, type[Runtime]] = {"torch": TorchRuntime, "onnx": OnnxRuntime}
+
+
 def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
                  precision: str = "auto", batch_size: int = 32,
                  threads: int | None = None) -> Runtime:
@@ -203,9 +207,7 @@ def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
             runtime = "torch"
         else:
             return _fastest(sm, device, precision, batch_size, threads)
-    if runtime == "torch":
-        return TorchRuntime(sm, device, precision)
-    return OnnxRuntime(sm, device, precision, threads)
+    return RUNTIME_CLASSES[runtime](sm, device, precision, threads)
 
 
 def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
@@ -227,17 +229,14 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     except (OSError, ValueError):
         known = {}
     choice = known.get(key, {}).get("runtime")
-    if choice == "torch":
-        return TorchRuntime(sm, device, precision)
-    if choice == "onnx":
-        return OnnxRuntime(sm, device, precision, threads)
+    if choice in RUNTIME_CLASSES:
+        return RUNTIME_CLASSES[choice](sm, device, precision, threads)
     s = sm.preprocess.input_size
     x = np.random.default_rng(0).integers(0, 256, (batch_size, 3, s, s), dtype=np.uint8)
     rates, cands = {}, {}
-    for name, make in (("torch", lambda: TorchRuntime(sm, device, precision)),
-                       ("onnx", lambda: OnnxRuntime(sm, device, precision, threads))):
+    for name, cls in RUNTIME_CLASSES.items():
         try:
-            rt = make()
+            rt = cls(sm, device, precision, threads)
         except Exception:  # noqa: BLE001 - a runtime that cannot start here is not a candidate
             continue
         for _ in range(2):  # warm-up: allocator arenas, oneDNN/MLAS kernel selection
