@@ -296,13 +296,16 @@ def eval_cmd(
     device: Device = "auto",
     precision: Precision = "auto",
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    robustness: Annotated[bool, typer.Option(
+        "--robustness", help="Also sweep JPEG quality, blur and downscaling (table + plot).")
+    ] = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Metrics, confusion matrix, ROC, misclassified images; calibrates the threshold."""
     from fakescan.train.evaluate import evaluate
 
     m = evaluate(model, data, split=split, ood=ood, device=device, precision=precision,
-                 batch_size=batch_size)
+                 batch_size=batch_size, robustness=robustness)
     if json_out:
         _print_json(m)
         return
@@ -318,6 +321,16 @@ def eval_cmd(
                 "real_called_fake", "fake_called_real", "tpr_at_fpr_0.05"):
         t.add_row(key, *[_fmt(c.get(key)) for c in cols.values()])
     out.print(t)
+    for name, rows in m.get("robustness", {}).items():
+        rt = Table(title=f"robustness on {name}")
+        for col in ("perturbation", "accuracy", "roc_auc", "tpr_at_fpr_0.05",
+                    "real_called_fake"):
+            rt.add_column(col, justify="left" if col == "perturbation" else "right")
+        for r in rows:
+            rt.add_row(r["perturbation"], *[_fmt(r[k]) for k in ("accuracy", "roc_auc",
+                                                               "tpr_at_fpr_0.05",
+                                                               "real_called_fake")])
+        out.print(rt)
     out.print(f"wrote metrics.json, confusion.png, roc.png, misclassified.csv/.png to "
               f"{Path(model) if Path(model).is_dir() else 'models/' + model}", highlight=False)
 

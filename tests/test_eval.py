@@ -88,3 +88,28 @@ def test_eval_leaves_metrics_figures_and_threshold(trained, synth_small, tmp_pat
 def test_eval_unknown_split_is_one_error_line(trained, synth_small):
     r = run_cli("eval", trained, "--data", synth_small, "--split", "holdout")
     assert r.returncode == 2 and "no 'holdout' split" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_robustness_sweep_reports_every_perturbation(trained, synth_small, tmp_path):
+    from fakescan.data.synth import make_synth
+    from fakescan.train.robustness import SWEEP, Perturb
+
+    ood = tmp_path / "ood"
+    make_synth(ood, n=20, seed=8, size_range=(64, 128))
+    r = run_cli("eval", trained, "--data", synth_small, "--ood", ood, "--robustness",
+                "--batch-size", "16")
+    assert r.returncode == 0, r.stderr
+    assert "robustness on test" in r.stdout and "JPEG q30" in r.stdout
+    m = json.loads((trained / "metrics.json").read_text())
+    assert set(m["robustness"]) == {"test", "OOD ood"}
+    for rows in m["robustness"].values():
+        assert [x["perturbation"] for x in rows] == ["none"] + [p.name for p in SWEEP]
+        assert all(0.0 <= x["accuracy"] <= 1.0 for x in rows)
+    assert (trained / "robustness.png").is_file()
+    # The perturbations really change the image.
+    from PIL import Image
+
+    im = Image.new("RGB", (64, 48), (120, 80, 40))
+    assert Perturb("downscale", 0.5)(im).size == (32, 24)
+    noisy = Image.effect_noise((64, 64), 60).convert("RGB")
+    assert Perturb("blur", 2.0)(noisy).tobytes() != noisy.tobytes()

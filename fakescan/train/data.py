@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 
 from fakescan.config import Preprocess, Recipe
 from fakescan.data.layouts import Sample
-from fakescan.imaging import load_uint8
+from fakescan.imaging import decode_rgb, load_uint8, resize_array
 
 CACHE_LIMIT_BYTES = 4 << 30
 
@@ -71,8 +71,12 @@ class ImageSamples(TorchDataset):
         pp: Preprocess,
         transform: v2.Transform | None = None,
         cache: list[torch.Tensor] | None = None,
+        perturb=None,
     ) -> None:
+        """``perturb``: a callable applied to the decoded PIL image before the resize
+        (the robustness sweep)."""
         self.samples = samples
+        self.perturb = perturb
         self.targets = [classes.index(s.label) for s in samples]
         self.pp = pp
         self.transform = transform
@@ -82,7 +86,13 @@ class ImageSamples(TorchDataset):
         return len(self.samples)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self.cache[i] if self.cache is not None else load_uint8(self.samples[i].path, self.pp)
+        if self.perturb is not None:
+            im = self.perturb(decode_rgb(self.samples[i].path))
+            x = torch.from_numpy(resize_array(im, self.pp))
+        elif self.cache is not None:
+            x = self.cache[i]
+        else:
+            x = load_uint8(self.samples[i].path, self.pp)
         if self.transform is not None:
             x = self.transform(x)
         return x, self.targets[i]

@@ -31,12 +31,12 @@ from fakescan.train.metrics import (
 )
 
 
-def _probs(lm, samples, device, dtype, batch_size, workers):
+def _probs(lm, samples, device, dtype, batch_size, workers, perturb=None):
     labels = tuple(lm.labels)
     unknown = sorted({s.label for s in samples} - set(labels))
     if unknown:
         raise DataError(f"the data has classes {unknown} that the model does not know {labels}")
-    ds = ImageSamples(samples, labels, lm.preprocess)
+    ds = ImageSamples(samples, labels, lm.preprocess, perturb=perturb)
     loader = make_loader(ds, batch_size, shuffle=False, seed=0, workers=workers, pin=False)
     probs, targets, loss = predict_probs(lm.model, loader, device, dtype, lm.preprocess)
     return probs, targets, loss
@@ -54,6 +54,7 @@ def evaluate(
     precision: str = "auto",
     batch_size: int = 64,
     workers: int = 2,
+    robustness: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a model folder; writes metrics.json and figures into it and returns the metrics."""
     lm = load_model(model_ref)
@@ -122,6 +123,24 @@ def evaluate(
         plots.confusion(orep["confusion_matrix"], labels, out / "confusion_ood.png",
                         f"{lm.name} on OOD {Path(ood).name}")
     plots.roc(curves, out / "roc.png", f"{lm.name}: ROC (positive class: fake)")
+    if robustness:
+        from fakescan.train.robustness import SWEEP
+
+        sets = {split: samples}
+        if ood is not None:
+            sets[f"OOD {Path(ood).name}"] = ods.samples()
+        sweep: dict[str, list[dict[str, Any]]] = {}
+        for name, smp in sets.items():
+            base = metrics["details"] if name == split else metrics["ood"]
+            rows = [_sweep_row("none", base)]
+            for pert in SWEEP:
+                pp_, pt_, _ = _probs(lm, smp, dev, dtype, batch_size, workers, perturb=pert)
+                rows.append(_sweep_row(pert.name, classification_report(pp_, pt_, labels,
+                                                                        threshold)))
+            sweep[name] = rows
+        metrics["robustness"] = sweep
+        plots.robustness(sweep, out / "robustness.png",
+                         f"{lm.name}: robustness (threshold {threshold:.3f})")
     (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2) + "\n")
 
     card = dict(lm.card)
@@ -135,6 +154,12 @@ def evaluate(
                                                                 "real_called_fake", "dataset")}
     write_card(out, _clean(card))
     return _clean(metrics)
+
+
+def _sweep_row(name: str, rep: dict[str, Any]) -> dict[str, Any]:
+    return {"perturbation": name, "accuracy": rep["accuracy"], "roc_auc": rep["roc_auc"],
+            "tpr_at_fpr_0.05": rep.get("tpr_at_fpr_0.05"),
+            "real_called_fake": rep.get("real_called_fake")}
 
 
 def _curve(probs, targets, labels, auc):

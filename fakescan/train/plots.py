@@ -1,4 +1,5 @@
-"""Figures written into model folders: curves, confusion matrix, ROC, misclassified grid."""
+"""Figures written into model folders: curves, confusion matrix, ROC, misclassified grid,
+robustness sweep."""
 
 from __future__ import annotations
 
@@ -96,6 +97,29 @@ def misclassified_grid(rows: list[dict[str, Any]], path: Path, title: str, limit
     if not rows:
         axes[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def robustness(sweep: dict[str, list[dict[str, Any]]], path: Path, title: str) -> Path:
+    """Accuracy and ROC-AUC per perturbation, one line per dataset."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110, sharey=True)
+    for name, rows in sweep.items():
+        xs = np.arange(len(rows))
+        for ax, key in zip(axes, ("accuracy", "roc_auc"), strict=True):
+            ax.plot(xs, [r[key] for r in rows], marker="o", label=name)
+    labels = [r["perturbation"] for r in next(iter(sweep.values()))]
+    for ax, key in zip(axes, ("accuracy", "ROC-AUC"), strict=True):
+        ax.set_xticks(np.arange(len(labels)), labels, rotation=40, ha="right")
+        ax.set_ylabel(key)
+        ax.set_xlabel("perturbation of the decoded image")
+        ax.set_ylim(0.0, 1.02)
+        ax.axhline(0.5, ls="--", color="grey", lw=0.8)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
