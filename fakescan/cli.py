@@ -235,8 +235,13 @@ def train_cmd(
     blur_jpeg: Annotated[
         bool, typer.Option("--blur-jpeg", help="Add blur + JPEG re-compression augmentation.")
     ] = False,
+    sharpness_jitter: Annotated[bool, typer.Option(
+        "--sharpness-jitter", help="Randomly blur or sharpen (sharpness carries no label).")
+    ] = False,
     padding: Annotated[str | None, typer.Option(help="salman: valid or same.")] = None,
     extra_block: Annotated[bool, typer.Option(help="salman: add the 7th conv group.")] = False,
+    input_filter: Annotated[str, typer.Option(
+        help="none, or highpass: the model sees the image minus its local mean.")] = "none",
     no_pretrained: Annotated[
         bool, typer.Option("--no-pretrained", help="ResNet: start from random weights.")
     ] = False,
@@ -264,10 +269,12 @@ def train_cmd(
         options["padding"] = padding
     if extra_block:
         options["extra_block"] = True
+    if input_filter != "none":
+        options["input_filter"] = input_filter
     recipe = spec.recipe.replace(
         epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, patience=patience, augment=augment,
-        blur_jpeg=blur_jpeg or None, seed=seed,
+        blur_jpeg=blur_jpeg or None, sharpness_jitter=sharpness_jitter or None, seed=seed,
     )
     cfg = TrainConfig(
         arch=model, data=data, out=out_dir or Path("models") / model, recipe=recipe,

@@ -66,6 +66,7 @@ class Recipe:
     rotation: float = 10.0  # ... and rotation 15 degrees
     color_jitter: float = 0.1
     blur_jpeg: bool = False  # CNNDetection's blur + JPEG re-compression augmentation
+    sharpness_jitter: bool = False  # random blur or sharpening: sharpness carries no label
     seed: int = 0
 
     def replace(self, **changes: Any) -> Recipe:

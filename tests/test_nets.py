@@ -95,3 +95,27 @@ def test_frozen_stages_stay_in_eval_mode():
     groups = m.param_groups(1e-4, 1e-3)
     assert [(g["name"], g["lr"]) for g in groups] == [("backbone", 1e-4), ("head", 1e-3)]
     assert sum(p.numel() for g in groups for p in g["params"]) == 15_489_794
+
+
+@pytest.mark.parametrize("flt", ["highpass", "highpass_norm"])
+def test_input_filter_adds_no_parameters_and_keeps_shapes(flt):
+    import torch
+
+    from fakescan.errors import ArchitectureError
+    from fakescan.nets import count_parameters, create_model
+
+    plain = create_model("simplecnn", num_classes=2)
+    filt = create_model("simplecnn", num_classes=2, input_filter=flt)
+    assert count_parameters(filt) == count_parameters(plain)
+    with torch.no_grad():
+        assert filt.eval()(torch.rand(2, 3, 128, 128)).shape == (2, 2)
+    # A flat image has no residual: the filter removes the look, keeps the texture.
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    from torch.nn import functional as F
+
+    mean = F.avg_pool2d(F.pad(flat, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
+    assert torch.allclose(flat - mean, torch.zeros_like(flat), atol=1e-6)
+    with pytest.raises(ArchitectureError):
+        create_model("simplecnn", input_filter="sobel")
+    ft = create_model("resnet_ft", num_classes=2, input_filter=flt)
+    assert len(ft.param_groups(1e-4, 1e-3)) == 2  # architecture methods pass through

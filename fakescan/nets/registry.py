@@ -38,13 +38,25 @@ class ArchSpec:
 
     @property
     def options(self) -> dict[str, Any]:
-        """Builder options other than ``num_classes``, with their defaults."""
+        """Builder options other than ``num_classes``, with their defaults; every
+        architecture also takes ``input_filter`` (see ``fakescan.nets.filters``)."""
         sig = inspect.signature(self.builder)
-        return {
-            n: p.default for n, p in sig.parameters.items() if n != "num_classes"
-        }
+        opts = {n: p.default for n, p in sig.parameters.items() if n != "num_classes"}
+        return {**opts, "input_filter": "none"}
 
     def build(self, *, num_classes: int = 2, **options: Any) -> Any:
+        from fakescan.nets.filters import INPUT_FILTERS, HighPassInput
+
+        input_filter = options.pop("input_filter", "none")
+        if input_filter not in INPUT_FILTERS:
+            raise ArchitectureError(
+                f"input_filter must be one of {', '.join(INPUT_FILTERS)}, got {input_filter!r}")
+        net = self._build(num_classes=num_classes, **options)
+        if input_filter == "none":
+            return net
+        return HighPassInput(net, normalize=input_filter == "highpass_norm")
+
+    def _build(self, *, num_classes: int = 2, **options: Any) -> Any:
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             allowed = ", ".join(sorted(self.options)) or "none"

@@ -58,6 +58,13 @@ def train_transform(recipe: Recipe) -> v2.Transform | None:
     if recipe.blur_jpeg:
         t.append(v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 3.0))], p=0.5))
         t.append(v2.RandomApply([v2.JPEG(quality=(30, 100))], p=0.5))
+    if recipe.sharpness_jitter:
+        # How sharp a photo is depends on how its source captured and resized it; the hard
+        # set's real faces are blurrier than its fakes, FFHQ's are not. Blur or sharpen every
+        # image at random so sharpness stops telling the classes apart.
+        t.append(v2.RandomApply([v2.RandomChoice([
+            v2.GaussianBlur(5, sigma=(0.3, 1.5)), v2.RandomAdjustSharpness(4.0, p=1.0)])],
+            p=0.67))
     return v2.Compose(t)
 
 
