@@ -183,6 +183,9 @@ class PilDecoder(Decoder):
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=mp.get_context("fork"), initializer=_die_with_parent
             )  # fork is safe here: workers run Pillow and numpy only, never torch
+            # Start every worker now, before the runtime starts its threads (a fork after
+            # OpenMP/oneDNN thread pools exist copies them half-alive into the child).
+            self._pool.submit(int).result()
 
     def decode(self, paths: list[str]) -> Decoded:
         return pil_decode_paths(paths, self.opts)
