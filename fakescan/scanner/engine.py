@@ -189,7 +189,9 @@ def scan_batches(core: ScanCore, paths: Iterable[str], batch_size: int,
 # ---------------------------------------------------------------------------- multi-device
 def _worker(opts: ScanOptions, device: str, in_q, out_q) -> None:
     try:
-        core = build_core(opts, device)
+        # A device worker decodes its batches itself (it is already one of N processes, and
+        # daemonic processes may not fork a pool of their own).
+        core = build_core(replace(opts, workers=0), device)
     except BaseException as e:  # noqa: BLE001 - reported to the parent
         out_q.put(("fatal", f"{device}: {e}"))
         return

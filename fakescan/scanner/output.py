@@ -20,7 +20,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,15 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_safe(v: Any) -> Any:
-    if isinstance(v, str) and v.startswith(FORMULA_START):
+    """Prefix ``'`` to cells a spreadsheet would run as a formula (and to cells that already
+    start with ``'``, so the escape can always be undone exactly)."""
+    if isinstance(v, str) and v.startswith((*FORMULA_START, "'")):
         return "'" + v
     return v
 
 
 def csv_unsafe(v: str) -> str:
-    return v[1:] if v.startswith("'") and v[1:2] in FORMULA_START else v
+    return v[1:] if v.startswith("'") else v
 
 
 def _fmt_cell(v: Any) -> Any:
@@ -47,6 +49,48 @@ def _fmt_cell(v: Any) -> Any:
     if isinstance(v, float):
         return f"{v:.6f}"
     return csv_safe(v)
+
+
+class CsvCodec:
+    """CSV rows: a header line, formula-guarded cells, floats to 6 decimals."""
+
+    header = ",".join(FIELDS) + "\n"
+
+    def encode(self, rows: Iterable[Row]) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        for r in rows:
+            w.writerow([_fmt_cell(v) for v in r.to_dict().values()])
+        return buf.getvalue()
+
+    def decode(self, text: str, source: str) -> Iterator[dict[str, Any]]:
+        reader = csv.reader(io.StringIO(text))
+        header = next(reader, None)
+        if header is None:
+            return
+        if tuple(header[: len(FIELDS)]) != FIELDS[: len(header)]:
+            raise UsageError(f"{source} is not a fakescan CSV (header {header[:3]}...)")
+        for r in reader:
+            if r:
+                yield {k: csv_unsafe(v) for k, v in zip(header, r, strict=False)}
+
+
+class JsonlCodec:
+    """One JSON object per line, ASCII only (non-UTF-8 names as \\udcXX escapes)."""
+
+    header = ""
+
+    def encode(self, rows: Iterable[Row]) -> str:
+        return "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rows)
+
+    def decode(self, text: str, source: str) -> Iterator[dict[str, Any]]:
+        return (json.loads(line) for line in text.splitlines() if line.strip())
+
+
+# The output-format registry. ``json`` is written as JSONL while the scan runs (the
+# ``.partial.jsonl`` file) and assembled into one document at the end.
+CODECS: dict[str, CsvCodec | JsonlCodec] = {"csv": CsvCodec(), "jsonl": JsonlCodec(),
+                                            "json": JsonlCodec()}
 
 
 def format_for(path: str, fmt: str | None) -> str:
@@ -70,15 +114,14 @@ class Output:
         self.done: set[str] = set()
         self.previous = {"ok": 0, "fake": 0, "error": 0}
         self.stdout = path == "-"
+        self.codec = CODECS[fmt]
         if self.stdout:
             if resume:
                 raise UsageError("--resume needs an output file (--out), not stdout")
             self.path = "-"
             self._f = sys.stdout
             self._fd = None
-            if fmt == "csv":
-                self._f.write(",".join(FIELDS) + "\n")
-            self._first = True
+            self._f.write(self.codec.header)
             return
         self.path = path + ".partial.jsonl" if fmt == "json" else path
         if fmt == "json" and os.path.exists(path) and not resume and not overwrite:
@@ -104,8 +147,8 @@ class Output:
             os.ftruncate(self._fd, 0)
         self._f = open(self._fd, "a", encoding="utf-8", errors="surrogateescape",  # noqa: SIM115
                        newline="", closefd=False)
-        if os.fstat(self._fd).st_size == 0 and fmt == "csv":
-            self._f.write(",".join(FIELDS) + "\n")
+        if os.fstat(self._fd).st_size == 0 and self.codec.header:
+            self._f.write(self.codec.header)
             self._sync()
 
     # ------------------------------------------------------------------ resume
@@ -118,24 +161,14 @@ class Output:
             os.ftruncate(self._fd, cut)
             data = data[:cut]
         text = data.decode("utf-8", errors="surrogateescape")
-        if self.fmt == "csv":
-            reader = csv.reader(io.StringIO(text))
-            header = next(reader, None)
-            if header is None:
-                return
-            if tuple(header[: len(FIELDS)]) != FIELDS[: len(header)]:
-                raise UsageError(f"{self.path} is not a fakescan CSV (header {header[:3]}...)")
-            recs = (dict(zip(header, r, strict=False)) for r in reader if r)
-        else:
-            recs = (json.loads(line) for line in text.splitlines() if line.strip())
-        for r in recs:
-            model = csv_unsafe(r.get("model") or "") if self.fmt == "csv" else r.get("model")
+        for r in self.codec.decode(text, self.path):
+            model = r.get("model")
             if model and model != self.model_id:
                 raise UsageError(
                     f"{self.path} holds rows of model {model}, not {self.model_id}: refusing "
                     "to mix models in one file (use another --out)"
                 )
-            path = csv_unsafe(r["path"]) if self.fmt == "csv" else r["path"]
+            path = r["path"]
             if path in self.done:
                 continue
             self.done.add(path)
@@ -147,15 +180,7 @@ class Output:
 
     # ------------------------------------------------------------------ writing
     def write(self, rows: Iterable[Row]) -> None:
-        buf = io.StringIO()
-        if self.fmt == "csv":
-            w = csv.writer(buf, lineterminator="\n")
-            for r in rows:
-                w.writerow([_fmt_cell(v) for v in r.to_dict().values()])
-        else:
-            for r in rows:
-                buf.write(json.dumps(r.to_dict(), ensure_ascii=True) + "\n")
-        self._f.write(buf.getvalue())
+        self._f.write(self.codec.encode(rows))
         self._sync()
 
     def _sync(self) -> None:
@@ -208,10 +233,5 @@ def read_rows(path: str) -> list[dict[str, Any]]:
     if p.suffix == ".json" and p.is_file():
         return json.loads(p.read_text())["rows"]
     text = p.read_bytes().decode("utf-8", errors="surrogateescape")
-    if p.suffix == ".jsonl":
-        return [json.loads(x) for x in text.splitlines() if x.strip()]
-    rows = list(csv.DictReader(io.StringIO(text)))
-    for r in rows:
-        for k, v in r.items():
-            r[k] = csv_unsafe(v) if isinstance(v, str) else v
-    return rows
+    codec = CODECS["jsonl"] if p.suffix == ".jsonl" else CODECS["csv"]
+    return list(codec.decode(text, path))
