@@ -77,6 +77,7 @@ def run_scan(paths: Iterable[str], opts: ScanOptions, *, out: str, fmt: str,
     summary.resumed = len(output.done)
     summary.fake, summary.errors = prev["fake"], prev["error"]
     summary.real = prev["ok"] - prev["fake"]
+    todo = (p for p in paths if p not in output.done)  # --resume: rows already written
     t0 = time.perf_counter()
     try:
         devices = parse_devices(opts.device)
@@ -86,13 +87,13 @@ def run_scan(paths: Iterable[str], opts: ScanOptions, *, out: str, fmt: str,
             summary.config = {"engine": "ray", "actors": opts.ray_actors or "auto",
                               "gpus_per_actor": opts.gpus_per_actor, "decoder": opts.decoder,
                               "runtime": opts.runtime}
-            stream = scan_ray(opts, paths, output.done, address=opts.ray_address,
+            stream = scan_ray(opts, todo, address=opts.ray_address,
                               actors=opts.ray_actors, gpus_per_actor=opts.gpus_per_actor)
             core = None
         elif len(devices) > 1:
             summary.config = {"devices": devices, "decoder": opts.decoder,
                               "runtime": opts.runtime}
-            stream = scan_multi(opts, devices, paths, output.done)
+            stream = scan_multi(opts, devices, todo)
             core = None
         else:
             core = build_core(opts, devices[0], sm)
@@ -100,7 +101,7 @@ def run_scan(paths: Iterable[str], opts: ScanOptions, *, out: str, fmt: str,
                               "runtime": core.runtime.name,
                               "precision": core.runtime.precision,
                               "batch_size": opts.batch_size, "threshold": core.threshold}
-            stream = scan_batches(core, paths, opts.batch_size, output.done)
+            stream = scan_batches(core, todo, opts.batch_size)
         t0 = time.perf_counter()
         try:
             for rows in stream:

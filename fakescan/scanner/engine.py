@@ -11,9 +11,8 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -52,7 +51,6 @@ class ScanOptions:
     ray_address: str | None = None
     ray_actors: int | None = None
     gpus_per_actor: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def batched(it: Iterable[str], n: int) -> Iterator[list[str]]:
@@ -178,11 +176,9 @@ def build_core(opts: ScanOptions, device: str, sm: ScanModel | None = None) -> S
     return ScanCore(sm, runtime, decoder, opts.threshold)
 
 
-def scan_batches(core: ScanCore, paths: Iterable[str], batch_size: int,
-                 skip: set[str] | frozenset = frozenset()) -> Iterator[list[Row]]:
+def scan_batches(core: ScanCore, paths: Iterable[str], batch_size: int) -> Iterator[list[Row]]:
     """Rows per batch, decode running ahead of inference."""
-    todo = (p for p in paths if p not in skip)
-    for dec in core.decoder.map(batched(todo, batch_size)):
+    for dec in core.decoder.map(batched(paths, batch_size)):
         yield core.rows(dec)
 
 
@@ -195,17 +191,15 @@ def _worker(opts: ScanOptions, device: str, in_q, out_q) -> None:
     except BaseException as e:  # noqa: BLE001 - reported to the parent
         out_q.put(("fatal", f"{device}: {e}"))
         return
-    out_q.put(("ready", device))
     try:
         while (batch := in_q.get()) is not None:
             out_q.put(("rows", [r.to_dict() for r in core(batch)]))
     finally:
         core.decoder.close()
-    out_q.put(("done", device))
 
 
-def scan_multi(opts: ScanOptions, devices: list[str], paths: Iterable[str],
-               skip: set[str] | frozenset = frozenset()) -> Iterator[list[Row]]:
+def scan_multi(opts: ScanOptions, devices: list[str],
+               paths: Iterable[str]) -> Iterator[list[Row]]:
     """One worker process per device over shards of the stream; rows come back here."""
     import multiprocessing as mp
     import queue
@@ -216,52 +210,39 @@ def scan_multi(opts: ScanOptions, devices: list[str], paths: Iterable[str],
              for d in devices]
     for p in procs:
         p.start()
-    outstanding, finished = 0, 0
-    todo = batched((p for p in paths if p not in skip), opts.batch_size)
-    feeding = True
+    outstanding = 0  # batches handed out whose rows have not come back
 
-    def handle(msg) -> list[Row] | None:
-        nonlocal finished
-        kind, body = msg
-        if kind == "fatal":
-            raise UsageError(f"scan worker failed: {body}")
-        if kind == "done":
-            finished += 1
-        if kind == "rows":
-            return [Row(**r) for r in body]
-        return None
+    def receive(block: bool) -> Iterator[list[Row]]:
+        """Rows that have come back: all that are ready, or (``block``) at least one batch."""
+        nonlocal outstanding
+        while outstanding:
+            try:
+                kind, body = out_q.get(timeout=600) if block else out_q.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "fatal":
+                raise UsageError(f"scan worker failed: {body}")
+            if kind == "rows":
+                outstanding -= 1
+                yield [Row(**r) for r in body]
+                if block:
+                    return
 
     try:
-        while feeding or outstanding:
-            if feeding:
+        for batch in batched(paths, opts.batch_size):
+            while True:  # hand the batch out; while the queue is full, collect rows
                 try:
-                    batch = next(todo)
-                except StopIteration:
-                    feeding = False
-                    for _ in procs:
-                        in_q.put(None)
-                    continue
-                while True:
-                    try:
-                        in_q.put(batch, timeout=0.05)
-                        outstanding += 1
-                        break
-                    except queue.Full:
-                        while True:
-                            try:
-                                rows = handle(out_q.get_nowait())
-                            except queue.Empty:
-                                break
-                            if rows is not None:
-                                outstanding -= 1
-                                yield rows
-            else:
-                rows = handle(out_q.get(timeout=600))
-                if rows is not None:
-                    outstanding -= 1
-                    yield rows
-        while finished < len(procs):
-            handle(out_q.get(timeout=60))
+                    in_q.put(batch, timeout=0.05)
+                    break
+                except queue.Full:
+                    yield from receive(block=False)
+            outstanding += 1
+        for _ in procs:
+            in_q.put(None)
+        while outstanding:
+            yield from receive(block=True)
+        for p in procs:  # every row is back: let the workers finish and close their decoders
+            p.join(30)
     finally:
         for p in procs:
             if p.is_alive():
@@ -287,7 +268,3 @@ def scan(paths: Iterable[str] | str, model: str, **options: Any) -> Iterator[Row
             yield from rows
     finally:
         core.decoder.close()
-
-
-def now() -> float:
-    return time.perf_counter()

@@ -51,10 +51,10 @@ class ScanActor:
                                 dtype=object)}
 
 
-def scan_ray(opts: ScanOptions, paths: Iterable[str], skip: set[str] | frozenset = frozenset(),
-             *, address: str | None = None, actors: int | None = None,
-             gpus_per_actor: float = 0.0, cpus_per_actor: float = 1.0) -> Iterator[list[Row]]:
-    """Rows per Ray batch for every path not in ``skip``."""
+def scan_ray(opts: ScanOptions, paths: Iterable[str], *, address: str | None = None,
+             actors: int | None = None, gpus_per_actor: float = 0.0,
+             cpus_per_actor: float = 1.0) -> Iterator[list[Row]]:
+    """Rows per Ray batch, one per path."""
     ray = import_ray()
     if not ray.is_initialized():
         kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
@@ -78,7 +78,7 @@ def scan_ray(opts: ScanOptions, paths: Iterable[str], skip: set[str] | frozenset
     # Inside an actor: decode in the actor itself (Ray provides the parallelism).
     options = dataclasses.asdict(dataclasses.replace(
         opts, device=device, workers=0, threads=max(1, int(cpus_per_actor)), engine="local"))
-    todo = (p for p in paths if p not in skip)
+    todo = iter(paths)
     while chunk := list(itertools.islice(todo, CHUNK)):
         ds = ray.data.from_items([{"path": os.fsencode(p)} for p in chunk])
         ds = ds.map_batches(
