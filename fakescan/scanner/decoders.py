@@ -60,6 +60,12 @@ class Decoded:
     images: np.ndarray
     ok: list[int] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, items: list[Item], images: list[np.ndarray], ok: list[int],
+           size: int) -> Decoded:
+        arr = np.stack(images) if images else np.zeros((0, 3, size, size), np.uint8)
+        return cls(items, arr, ok)
+
 
 @dataclass(frozen=True)
 class DecodeOptions:
@@ -98,7 +104,6 @@ def reference_decode(data: bytes, opts: DecodeOptions, fmt: str, reduce: bool | 
 
 def pil_decode_paths(paths: list[str], opts: DecodeOptions) -> Decoded:
     """Read, probe and decode ``paths`` with the reference path (runs in a worker process)."""
-    s = opts.preprocess.input_size
     items, images, ok = [], [], []
     for p in paths:
         item = Item(p, decoder="pil")
@@ -111,8 +116,7 @@ def pil_decode_paths(paths: list[str], opts: DecodeOptions) -> Decoded:
         except ScanError as e:
             item.error = e
         items.append(item)
-    arr = np.stack(images) if images else np.zeros((0, 3, s, s), np.uint8)
-    return Decoded(items, arr, ok)
+    return Decoded.of(items, images, ok, opts.preprocess.input_size)
 
 
 def _die_with_parent() -> None:
@@ -260,7 +264,7 @@ class DaliDecoder(Decoder):
     def _run_isolating(self, blobs: list[np.ndarray]) -> list[np.ndarray | Exception]:
         """Run DALI on ``blobs``; on failure rebuild the pipeline and bisect to the bad ones."""
         try:
-            return list(self._run(blobs))
+            return self._run(blobs)
         except RuntimeError as e:
             self._pipe = None  # "pipeline object is no longer valid": start a fresh one
             self.rebuilds += 1
@@ -270,39 +274,34 @@ class DaliDecoder(Decoder):
             return self._run_isolating(blobs[:mid]) + self._run_isolating(blobs[mid:])
 
     def decode(self, paths: list[str]) -> Decoded:
-        s = self.opts.preprocess.input_size
         items = [Item(p, decoder="dali") for p in paths]
         out: list[np.ndarray | None] = [None] * len(paths)
-        blobs, blob_idx, datas = [], [], {}
+        plain: list[tuple[int, bytes, str]] = []  # DALI's share
+        exotic: list[tuple[int, bytes, str]] = []  # the reference path's share
         for i, p in enumerate(paths):
             try:
                 data = read_bytes(p, self.opts.max_bytes)
                 pr = probe(data, self.opts.max_pixels)
-                items[i].width, items[i].height = pr.width, pr.height
-                if pr.plain:
-                    blobs.append(np.frombuffer(data, np.uint8))
-                    blob_idx.append(i)
-                    datas[i] = (data, pr.format)
-                else:  # exotic: the reference path, in this batch
-                    items[i].decoder = "pil"
-                    out[i] = reference_decode(data, self.opts, pr.format, reduce=False)
             except ScanError as e:
                 items[i].error = e
-        if blobs:
-            for i, res in zip(blob_idx, self._run_isolating(blobs), strict=True):
+                continue
+            items[i].width, items[i].height = pr.width, pr.height
+            (plain if pr.plain else exotic).append((i, data, pr.format))
+        if plain:
+            blobs = [np.frombuffer(data, np.uint8) for _, data, _ in plain]
+            for entry, res in zip(plain, self._run_isolating(blobs), strict=True):
                 if isinstance(res, np.ndarray):
-                    out[i] = res
-                    continue
-                # DALI refused it: the reference decoder names the error (or decodes it).
-                data, fmt = datas[i]
-                items[i].decoder = "pil"
-                try:
-                    out[i] = reference_decode(data, self.opts, fmt, reduce=False)
-                except ScanError as e:
-                    items[i].error = e
-        ok = [i for i, x in enumerate(out) if x is not None and items[i].error is None]
-        arr = np.stack([out[i] for i in ok]) if ok else np.zeros((0, 3, s, s), np.uint8)
-        return Decoded(items, arr, ok)
+                    out[entry[0]] = res
+                else:  # DALI refused it: the reference decoder names the error (or decodes it)
+                    exotic.append(entry)
+        for i, data, fmt in exotic:
+            items[i].decoder = "pil"
+            try:
+                out[i] = reference_decode(data, self.opts, fmt, reduce=False)
+            except ScanError as e:
+                items[i].error = e
+        ok = [i for i, x in enumerate(out) if x is not None]
+        return Decoded.of(items, [out[i] for i in ok], ok, self.opts.preprocess.input_size)
 
     def close(self) -> None:
         self._pipe = None

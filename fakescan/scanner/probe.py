@@ -52,10 +52,11 @@ def read_bytes(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
             raise ScanError("not_a_file", kind)
         if st.st_size > max_bytes:
             raise ScanError("too_large", f"{st.st_size} bytes is over --max-bytes {max_bytes}")
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):  # the file may grow after fstat
             chunks.append(chunk)
-            if sum(map(len, chunks)) > max_bytes:
+            size += len(chunk)
+            if size > max_bytes:
                 raise ScanError("too_large", f"over --max-bytes {max_bytes}")
         data = b"".join(chunks)
     except OSError as e:

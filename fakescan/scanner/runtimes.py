@@ -19,6 +19,7 @@ import numpy as np
 
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
 from fakescan.errors import UsageError
+from fakescan.imaging import normalize
 from fakescan.scanner.model import ScanModel
 
 RUNTIMES = ("auto", "torch", "onnx")
@@ -74,10 +75,6 @@ class TorchRuntime(Runtime):
         if fuse:
             model = fuse_conv_bn(model)
         self.model = model.to(self.dev, memory_format=torch.channels_last)
-        pp = sm.preprocess
-        self._scale = (1.0 / (255.0 * torch.tensor(pp.std))).view(1, 3, 1, 1).to(self.dev)
-        self._shift = (-torch.tensor(pp.mean) / torch.tensor(pp.std)).view(1, 3, 1, 1).to(
-            self.dev)
 
     def __call__(self, images) -> np.ndarray:
         import torch
@@ -87,8 +84,7 @@ class TorchRuntime(Runtime):
             return np.zeros((0, len(self.sm.labels)), np.float32)
         x = x.to(self.dev, non_blocking=True)
         with torch.inference_mode():
-            x = (x.float() * self._scale + self._shift).contiguous(
-                memory_format=torch.channels_last)
+            x = normalize(x, self.sm.preprocess).contiguous(memory_format=torch.channels_last)
             with autocast(self.dev, self.dtype):
                 logits = self.model(x)
             return torch.softmax(logits.float(), 1).cpu().numpy()
@@ -139,8 +135,6 @@ class OnnxRuntime(Runtime):
 
     def __init__(self, sm: ScanModel, device: str = "auto", precision: str = "auto",
                  threads: int | None = None) -> None:
-        import torch
-
         if precision not in ("auto", "fp32", "fp16"):
             raise UsageError("--runtime onnx runs the exported precision: use fp32 or fp16")
         dev = pick_device(device)
@@ -159,28 +153,24 @@ class OnnxRuntime(Runtime):
         self.session = onnx_session(path, self.device, threads)
         self.precision = "fp16" if "fp16" in path.name else "fp32"
         self.providers = self.session.get_providers()
-        pp = sm.preprocess
-        self._mean = np.asarray(pp.mean, np.float32).reshape(1, 3, 1, 1) * 255.0
-        self._std = np.asarray(pp.std, np.float32).reshape(1, 3, 1, 1) * 255.0
+        self.dev = dev
         self._cuda = dev.type == "cuda" and "CUDAExecutionProvider" in self.providers
-        self._torch = torch
 
     def __call__(self, images) -> np.ndarray:
+        import torch
+
         if len(images) == 0:
             return np.zeros((0, len(self.sm.labels)), np.float32)
+        # Normalised where the model runs: on the GPU for CUDA (then bound, no host copy).
+        x = torch.as_tensor(images).to(self.dev if self._cuda else "cpu", non_blocking=True)
+        x = normalize(x, self.sm.preprocess).contiguous()
         if self._cuda:
-            return self._run_bound(images)
-        x = (np.asarray(images, np.float32) - self._mean) / self._std
-        return self.session.run(["probs"], {"image": x})[0]
+            return self._run_bound(x)
+        return self.session.run(["probs"], {"image": x.numpy()})[0]
 
-    def _run_bound(self, images) -> np.ndarray:
-        """CUDA: normalise on the GPU with torch and bind that memory as the input."""
-        torch = self._torch
-        dev = torch.device(self.device)
-        x = torch.as_tensor(images).to(dev, non_blocking=True).float()
-        mean = torch.as_tensor(self._mean, device=dev)
-        std = torch.as_tensor(self._std, device=dev)
-        x = ((x - mean) / std).contiguous()
+    def _run_bound(self, x) -> np.ndarray:
+        """CUDA: bind the normalised GPU tensor as the input."""
+        dev = self.dev
         b = self.session.io_binding()
         b.bind_input("image", "cuda", dev.index or 0, np.float32, tuple(x.shape), x.data_ptr())
         b.bind_output("probs", "cpu")
