@@ -159,7 +159,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
           log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     import torch
 
-    from fakescan.scanner.engine import ScanOptions, build_core
+    from fakescan.scanner.engine import ScanOptions, batched, build_core
     from fakescan.store import versions
 
     devices = devices or (["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())])
@@ -197,7 +197,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
                 cfg = {**base, "device": device, "runtime": rt,
                        "precision": core.runtime.precision, "decoder": core.decoder.name}
                 try:
-                    batches = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
+                    batches = list(batched(paths, batch_size))
                     if "decode" in stages:
                         log(f"{device} {rt}: decode ...")
                         r = _timed(partial(_decode_pass, core, batches), repeats)

@@ -139,15 +139,10 @@ def _parity_batch(lm, images):
     from fakescan.imaging import load_uint8
 
     if images is None:
-        images = []
-        root = Path(lm.card.get("data", {}).get("path", ""))
-        if root.is_dir():
-            exts = {".jpg", ".jpeg", ".png", ".webp"}
-            for p in sorted(root.rglob("*")):
-                if p.suffix.lower() in exts:
-                    images.append(p)
-                if len(images) >= 32:
-                    break
+        from fakescan.data.layouts import list_images
+
+        root = lm.card.get("data", {}).get("path")  # (Path("") would be the current folder)
+        images = list_images(Path(root))[:32] if root and Path(root).is_dir() else []
         if not images:
             from fakescan.data.synth import synth_image
 

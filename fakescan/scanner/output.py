@@ -27,7 +27,6 @@ from typing import Any
 from fakescan.errors import UsageError
 from fakescan.scanner.rows import FIELDS, Row
 
-FORMATS = ("csv", "jsonl", "json")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -91,6 +90,7 @@ class JsonlCodec:
 # ``.partial.jsonl`` file) and assembled into one document at the end.
 CODECS: dict[str, CsvCodec | JsonlCodec] = {"csv": CsvCodec(), "jsonl": JsonlCodec(),
                                             "json": JsonlCodec()}
+FORMATS = tuple(CODECS)
 
 
 def format_for(path: str, fmt: str | None) -> str:
