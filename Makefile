@@ -10,8 +10,8 @@ DEMO_OUT ?= demo-out
 # The stamp is rebuilt only when the dependency set changes, so later runs reuse the venv.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,ray]'
+	$(PY) -m pip install --quiet --no-cache-dir --upgrade pip
+	$(PY) -m pip install --quiet --no-cache-dir -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
 # synth -> train simplecnn -> eval -> export ONNX -> scan (torch, onnx) -> bench, into DEMO_OUT.
