@@ -238,10 +238,25 @@ def train_cmd(
     sharpness_jitter: Annotated[bool, typer.Option(
         "--sharpness-jitter", help="Randomly blur or sharpen (sharpness carries no label).")
     ] = False,
+    sharpness_match: Annotated[bool, typer.Option(
+        "--sharpness-match", help="Blur some fakes and sharpen some reals so both classes "
+        "span the same sharpness.")] = False,
+    scale_jitter: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Random resized crops keeping at least this much area (0 = off).")
+    ] = None,
+    grayscale: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Probability of turning a training image grey.")] = None,
     padding: Annotated[str | None, typer.Option(help="salman: valid or same.")] = None,
     extra_block: Annotated[bool, typer.Option(help="salman: add the 7th conv group.")] = False,
-    input_filter: Annotated[str, typer.Option(
-        help="none, or highpass: the model sees the image minus its local mean.")] = "none",
+    input_filter: Annotated[str | None, typer.Option(
+        help="none, highpass (the model sees the image minus its local mean) or highpass_norm "
+        "(that, scaled to unit variance per image) [recipe].")] = None,
+    max_fpr: Annotated[float | None, typer.Option(
+        "--max-fpr", min=0.0, max=1.0, help="Threshold policy: call at most this share of "
+        "validation reals fake [recipe; seed: Youden's J].")] = None,
+    recipe_name: Annotated[str, typer.Option(
+        "--recipe", help="seed (the research reports' recipe) or robust (for photos from other "
+        "sources; see README).")] = "seed",
     no_pretrained: Annotated[
         bool, typer.Option("--no-pretrained", help="ResNet: start from random weights.")
     ] = False,
@@ -258,23 +273,29 @@ def train_cmd(
     ] = None,
     workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
 ) -> None:
-    """Train a real-vs-fake classifier with its seed recipe into a model folder."""
+    """Train a real-vs-fake classifier into a model folder (seed or robust recipe, overridable)."""
     from fakescan.data.split import check_ratios
     from fakescan.nets import get_arch
     from fakescan.train.fit import TrainConfig, train
+    from fakescan.train.recipes import get_preset
 
     spec = get_arch(model)
-    options: dict[str, Any] = {}
+    preset = get_preset(recipe_name)
+    options: dict[str, Any] = dict(preset.arch_options)
     if padding is not None:
         options["padding"] = padding
     if extra_block:
         options["extra_block"] = True
-    if input_filter != "none":
+    if input_filter is not None:
         options["input_filter"] = input_filter
-    recipe = spec.recipe.replace(
+    if options.get("input_filter") == "none":
+        del options["input_filter"]
+    recipe = spec.recipe.replace(name=recipe_name, **preset.recipe).replace(
         epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, weight_decay=weight_decay,
         warmup_epochs=warmup_epochs, patience=patience, augment=augment,
-        blur_jpeg=blur_jpeg or None, sharpness_jitter=sharpness_jitter or None, seed=seed,
+        blur_jpeg=blur_jpeg or None, sharpness_jitter=sharpness_jitter or None,
+        sharpness_match=sharpness_match or None, scale_jitter=scale_jitter, grayscale=grayscale,
+        max_fpr=max_fpr, seed=seed,
     )
     cfg = TrainConfig(
         arch=model, data=data, out=out_dir or Path("models") / model, recipe=recipe,
@@ -306,13 +327,17 @@ def eval_cmd(
     robustness: Annotated[bool, typer.Option(
         "--robustness", help="Also sweep JPEG quality, blur and downscaling (table + plot).")
     ] = False,
+    max_fpr: Annotated[float | None, typer.Option(
+        "--max-fpr", min=0.0, max=1.0,
+        help="Calibrate the threshold to call at most this share of validation reals fake "
+        "[recipe; default Youden's J].")] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Metrics, confusion matrix, ROC, misclassified images; calibrates the threshold."""
     from fakescan.train.evaluate import evaluate
 
     m = evaluate(model, data, split=split, ood=ood, device=device, precision=precision,
-                 batch_size=batch_size, robustness=robustness)
+                 batch_size=batch_size, robustness=robustness, max_fpr=max_fpr)
     if json_out:
         _print_json(m)
         return

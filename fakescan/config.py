@@ -52,6 +52,7 @@ class Preprocess:
 class Recipe:
     """A training recipe: the per-architecture defaults of the seeds, overridable from the CLI."""
 
+    name: str = "seed"  # the named recipe this started from (``fakescan.train.recipes``)
     epochs: int = 20
     batch_size: int = 32
     lr: float = 1e-3
@@ -67,6 +68,14 @@ class Recipe:
     color_jitter: float = 0.1
     blur_jpeg: bool = False  # CNNDetection's blur + JPEG re-compression augmentation
     sharpness_jitter: bool = False  # random blur or sharpening: sharpness carries no label
+    # class-conditional: blur some fakes, sharpen some reals, so the classes' sharpness
+    # distributions overlap (the hard set's reals are blurrier than its fakes)
+    sharpness_match: bool = False
+    scale_jitter: float = 0.0  # >0: random resized crops keeping this much area at least
+    grayscale: float = 0.0  # probability of turning a training image grey
+    # threshold policy: None = Youden's J on validation; a number = the most sensitive threshold
+    # whose false-positive rate on validation reals stays at or under it
+    max_fpr: float | None = None
     seed: int = 0
 
     def replace(self, **changes: Any) -> Recipe:

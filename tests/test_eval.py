@@ -113,3 +113,20 @@ def test_robustness_sweep_reports_every_perturbation(trained, synth_small, tmp_p
     assert Perturb("downscale", 0.5)(im).size == (32, 24)
     noisy = Image.effect_noise((64, 64), 60).convert("RGB")
     assert Perturb("blur", 2.0)(noisy).tobytes() != noisy.tobytes()
+
+
+def test_max_fpr_threshold_bounds_false_alarms_on_validation():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(200, int), np.ones(200, int)]
+    s = np.r_[rng.normal(0.4, 0.15, 200), rng.normal(0.6, 0.15, 200)]
+    youden = calibrate_threshold(y, s)
+    for target in (0.01, 0.05, 0.2):
+        t = calibrate_threshold(y, s, max_fpr=target)
+        fpr = ((s >= t) & (y == 0)).sum() / 200
+        assert fpr <= target
+        # the most sensitive such threshold: one score lower would break the bound
+        below = s[s < t].max()
+        assert ((s >= below) & (y == 0)).sum() / 200 > target
+    assert calibrate_threshold(y, s, max_fpr=0.01) > youden
+    # the top score is a real one: nothing can be called fake at 0 FPR but the threshold is valid
+    assert 0.0 < calibrate_threshold(np.array([0, 1]), np.array([0.9, 0.8]), max_fpr=0.0) <= 1.0

@@ -140,3 +140,44 @@ def test_pickled_checkpoint_is_never_executed(synth_small, tmp_path):
     r = run_cli("eval", legacy, "--data", synth_small)
     assert r.returncode == 2 and "pickled checkpoint" in r.stderr and "Traceback" not in r.stderr
     assert not marker.exists()
+
+
+def test_robust_recipe_sets_its_ingredients_and_flags_still_override(synth_small, tmp_path):
+    out = tmp_path / "robust"
+    r = run_cli("train", "--model", "simplecnn", "--data", synth_small, "--out", out,
+                "--recipe", "robust", "--epochs", "1", "--batch-size", "16", "--workers", "0",
+                "--scale-jitter", "0.5")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((out / "config.json").read_text())
+    assert card["recipe"]["name"] == "robust"
+    assert card["recipe"]["sharpness_match"] is True and card["recipe"]["max_fpr"] == 0.05
+    assert card["recipe"]["scale_jitter"] == 0.5  # the flag beats the preset
+    assert card["arch_options"]["input_filter"] == "highpass_norm"
+    assert card["threshold_calibrated_on"] == "valid, max FPR 0.05"
+    assert load_model(out).model(torch.zeros(1, 3, 128, 128)).shape == (1, 2)
+    bad = run_cli("train", "--model", "simplecnn", "--data", synth_small, "--out",
+                  tmp_path / "x", "--recipe", "sturdy")
+    assert bad.returncode == 2 and "robust" in bad.stderr
+
+
+def test_sharpness_match_blurs_fakes_and_sharpens_reals():
+    from fakescan.config import Recipe
+    from fakescan.train.data import class_transforms
+
+    def laplacian_std(x: torch.Tensor) -> float:
+        k = torch.tensor([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=torch.float32)[None, None]
+        return torch.nn.functional.conv2d(x.float().mean(0)[None, None], k).std().item()
+
+    g = torch.Generator().manual_seed(0)
+    img = (torch.rand(3, 64, 64, generator=g) * 60 + 100).to(torch.uint8)
+    img = torch.nn.functional.avg_pool2d(img[None].float(), 3, 1, 1)[0].to(torch.uint8)
+    assert class_transforms(Recipe(), ("real", "fake")) == {}
+    ct = class_transforms(Recipe(sharpness_match=True), ("real", "fake"))
+    torch.manual_seed(0)
+    base = laplacian_std(img)
+    real = [laplacian_std(ct[0](img)) for _ in range(200)]
+    fake = [laplacian_std(ct[1](img)) for _ in range(200)]
+    assert min(real) >= base - 1e-6 and max(real) > base * 1.05  # reals: unchanged or sharper
+    assert max(fake) <= base + 1e-6 and min(fake) < base * 0.95  # fakes: unchanged or blurrier
+    assert 0.15 < sum(r > base + 1e-6 for r in real) / 200 < 0.45  # about 30% sharpened
+    assert 0.45 < sum(f < base - 1e-6 for f in fake) / 200 < 0.75  # about 60% blurred

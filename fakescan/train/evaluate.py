@@ -55,8 +55,12 @@ def evaluate(
     batch_size: int = 64,
     workers: int = 2,
     robustness: bool = False,
+    max_fpr: float | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a model folder; writes metrics.json and figures into it and returns the metrics."""
+    """Evaluate a model folder; writes metrics.json and figures into it and returns the metrics.
+
+    The threshold is calibrated on the validation split: Youden's J, or with ``max_fpr`` (default:
+    the recipe's) the most sensitive threshold that calls at most that share of reals fake."""
     lm = load_model(model_ref)
     card_data = lm.card.get("data", {})
     ratios = ratios or tuple(card_data.get("ratios", (0.8, 0.1, 0.1)))  # the training split
@@ -74,8 +78,11 @@ def evaluate(
     valid_report = None
     if "valid" in ds.splits and split != "valid":
         vp, vt, _ = _probs(lm, ds.splits["valid"], dev, dtype, batch_size, workers)
-        threshold = calibrate_threshold((vt != neg).astype(int), p_fake_from_probs(vp, labels))
-        calibrated_on = "valid"
+        if max_fpr is None:
+            max_fpr = lm.card.get("recipe", {}).get("max_fpr")
+        threshold = calibrate_threshold((vt != neg).astype(int), p_fake_from_probs(vp, labels),
+                                        max_fpr)
+        calibrated_on = "valid" if max_fpr is None else f"valid, max FPR {max_fpr:g}"
         valid_report = classification_report(vp, vt, labels, threshold)
 
     samples = ds.splits[split]

@@ -37,7 +37,14 @@ from fakescan.store import (
     versions,
     write_card,
 )
-from fakescan.train.data import ImageSamples, make_loader, preload, should_cache, train_transform
+from fakescan.train.data import (
+    ImageSamples,
+    class_transforms,
+    make_loader,
+    preload,
+    should_cache,
+    train_transform,
+)
 from fakescan.train.metrics import calibrate_threshold, negative_index, p_fake_from_probs
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "head_lr",
@@ -190,7 +197,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
     else:
         train_cache = valid_cache = None
     workers = min(cfg.workers, 1) if cache else cfg.workers
-    train_ds = ImageSamples(train_s, classes, pp, train_transform(recipe), train_cache)
+    train_ds = ImageSamples(train_s, classes, pp, train_transform(recipe, pp.input_size), train_cache,
+                            class_transform=class_transforms(recipe, classes))
     valid_ds = ImageSamples(valid_s, classes, pp, None, valid_cache)
     pin = device.type == "cuda"
     valid_loader = make_loader(valid_ds, recipe.batch_size * 2, shuffle=False, seed=0,
@@ -281,7 +289,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
     probs, targets, val_loss = predict_probs(model, valid_loader, device, dtype, pp)
     neg = negative_index(classes)
     pf = p_fake_from_probs(probs, list(classes))
-    threshold = calibrate_threshold((targets != neg).astype(int), pf)
+    threshold = calibrate_threshold((targets != neg).astype(int), pf, recipe.max_fpr)
     metrics = {"valid": {"loss": val_loss, "accuracy": float((probs.argmax(1) == targets).mean())}}
     card = _card(cfg, ds, classes, pp, metrics, threshold, state, device, dtype, pretrained_from,
                  total, trainable)
@@ -304,7 +312,8 @@ def _card(cfg, ds, classes, pp, metrics, threshold, state, device, dtype, pretra
         "positive_label": "fake",
         "preprocess": pp.to_dict(),
         "threshold": threshold,
-        "threshold_calibrated_on": "valid",
+        "threshold_calibrated_on": ("valid" if cfg.recipe.max_fpr is None
+                                    else f"valid, max FPR {cfg.recipe.max_fpr:g}"),
         "recipe": cfg.recipe.to_dict(),
         "params": {"total": total, "trainable": trainable},
         "data": {

@@ -63,18 +63,30 @@ def average_precision(y: np.ndarray, score: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def calibrate_threshold(y: np.ndarray, score: np.ndarray) -> float:
-    """The threshold maximising Youden's J (TPR - FPR) on validation scores.
+def calibrate_threshold(y: np.ndarray, score: np.ndarray, max_fpr: float | None = None) -> float:
+    """The decision threshold, from validation scores.
+
+    By default the threshold maximising Youden's J (TPR - FPR). With ``max_fpr``, the one with
+    the highest TPR whose false-positive rate (reals called fake) stays <= ``max_fpr``: the
+    policy for a user who cares more about false alarms than about missed fakes.
 
     It sits halfway between the chosen score and the next lower one, so it generalises rather
-    than sitting on a training point; ties prefer the threshold nearest 0.5.
+    than sitting on a validation point; ties prefer the threshold nearest 0.5.
     """
     if y.min() == y.max():
         return 0.5
     fpr, tpr, thr = roc_curve(y, score)
-    j = tpr - fpr
+    if max_fpr is None:
+        gain = tpr - fpr
+        allowed = np.ones_like(gain, dtype=bool)
+    else:
+        gain = tpr
+        allowed = fpr <= max_fpr + 1e-12
+    gain = np.where(allowed & np.isfinite(thr), gain, -np.inf)
+    if not np.isfinite(gain.max()):  # even the top score is a real: call (almost) nothing fake
+        return float((thr[1] + 1.0) / 2)
     cands = []
-    for k in np.flatnonzero(j >= j.max() - 1e-12):
+    for k in np.flatnonzero(gain >= gain.max() - 1e-12):
         if not np.isfinite(thr[k]):
             continue
         lower = thr[k + 1] if k + 1 < len(thr) else 0.0
