@@ -197,8 +197,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
     else:
         train_cache = valid_cache = None
     workers = min(cfg.workers, 1) if cache else cfg.workers
-    train_ds = ImageSamples(train_s, classes, pp, train_transform(recipe, pp.input_size), train_cache,
-                            class_transform=class_transforms(recipe, classes))
+    train_ds = ImageSamples(train_s, classes, pp, train_transform(recipe, pp.input_size),
+                            train_cache, class_transform=class_transforms(recipe, classes))
     valid_ds = ImageSamples(valid_s, classes, pp, None, valid_cache)
     pin = device.type == "cuda"
     valid_loader = make_loader(valid_ds, recipe.batch_size * 2, shuffle=False, seed=0,
