@@ -146,14 +146,14 @@ def test_robust_recipe_sets_its_ingredients_and_flags_still_override(synth_small
     out = tmp_path / "robust"
     r = run_cli("train", "--model", "simplecnn", "--data", synth_small, "--out", out,
                 "--recipe", "robust", "--epochs", "1", "--batch-size", "16", "--workers", "0",
-                "--scale-jitter", "0.5")
+                "--scale-jitter", "0.5", "--max-fpr", "0.1")
     assert r.returncode == 0, r.stderr
     card = json.loads((out / "config.json").read_text())
     assert card["recipe"]["name"] == "robust"
-    assert card["recipe"]["sharpness_match"] is True and card["recipe"]["max_fpr"] == 0.05
-    assert card["recipe"]["scale_jitter"] == 0.5  # the flag beats the preset
+    assert card["recipe"]["sharpness_match"] is True and card["recipe"]["max_fpr"] == 0.1
+    assert card["recipe"]["scale_jitter"] == 0.5  # flags add to and beat the preset
     assert card["arch_options"]["input_filter"] == "highpass_norm"
-    assert card["threshold_calibrated_on"] == "valid, max FPR 0.05"
+    assert card["threshold_calibrated_on"] == "valid, max FPR 0.1"
     assert load_model(out).model(torch.zeros(1, 3, 128, 128)).shape == (1, 2)
     bad = run_cli("train", "--model", "simplecnn", "--data", synth_small, "--out",
                   tmp_path / "x", "--recipe", "sturdy")
