@@ -23,6 +23,7 @@ from fakescan.train.data import ImageSamples, make_loader
 from fakescan.train.fit import predict_probs
 from fakescan.train.metrics import (
     calibrate_threshold,
+    calibration_label,
     classification_report,
     negative_index,
     p_fake_from_probs,
@@ -82,7 +83,7 @@ def evaluate(
             max_fpr = lm.card.get("recipe", {}).get("max_fpr")
         threshold = calibrate_threshold((vt != neg).astype(int), p_fake_from_probs(vp, labels),
                                         max_fpr)
-        calibrated_on = "valid" if max_fpr is None else f"valid, max FPR {max_fpr:g}"
+        calibrated_on = calibration_label(max_fpr)
         valid_report = classification_report(vp, vt, labels, threshold)
 
     samples = ds.splits[split]

@@ -45,7 +45,12 @@ from fakescan.train.data import (
     should_cache,
     train_transform,
 )
-from fakescan.train.metrics import calibrate_threshold, negative_index, p_fake_from_probs
+from fakescan.train.metrics import (
+    calibrate_threshold,
+    calibration_label,
+    negative_index,
+    p_fake_from_probs,
+)
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "head_lr",
                   "images_per_s", "seconds"]
@@ -312,8 +317,7 @@ def _card(cfg, ds, classes, pp, metrics, threshold, state, device, dtype, pretra
         "positive_label": "fake",
         "preprocess": pp.to_dict(),
         "threshold": threshold,
-        "threshold_calibrated_on": ("valid" if cfg.recipe.max_fpr is None
-                                    else f"valid, max FPR {cfg.recipe.max_fpr:g}"),
+        "threshold_calibrated_on": calibration_label(cfg.recipe.max_fpr),
         "recipe": cfg.recipe.to_dict(),
         "params": {"total": total, "trainable": trainable},
         "data": {

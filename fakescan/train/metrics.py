@@ -63,6 +63,11 @@ def average_precision(y: np.ndarray, score: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
+def calibration_label(max_fpr: float | None) -> str:
+    """How a threshold from ``calibrate_threshold`` was chosen, as the card records it."""
+    return "valid" if max_fpr is None else f"valid, max FPR {max_fpr:g}"
+
+
 def calibrate_threshold(y: np.ndarray, score: np.ndarray, max_fpr: float | None = None) -> float:
     """The decision threshold, from validation scores.
 
