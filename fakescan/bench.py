@@ -85,7 +85,7 @@ def make_bench_images(out: Path, n: int = 256, seed: int = 0) -> list[str]:
     return paths
 
 
-def _model_ref(ref: str, tmp: Path) -> tuple[str, bool]:
+def model_or_random(ref: str, tmp: Path) -> tuple[str, bool]:
     """``ref`` as a scan model; an architecture name becomes a random-weights model folder."""
     from fakescan.scanner.model import resolve_scan_model
 
@@ -167,7 +167,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="fakescan-bench-") as tmpd:
         tmp = Path(tmpd)
-        ref, random_weights = _model_ref(model, tmp)
+        ref, random_weights = model_or_random(model, tmp)
         if images is None:
             log(f"generating {n_images} JPEG faces (256-600 px) ...")
             paths = make_bench_images(tmp / "images", n_images)

@@ -7,6 +7,7 @@ status 2 in exactly one place: ``main``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -406,7 +407,13 @@ def scan_cmd(
         "--no-reduce", help="Decode JPEGs at full size (no reduce-on-decode).")] = False,
     max_pixels: Annotated[int | None, typer.Option(
         help="Refuse images with more pixels (decompression bombs).")] = None,
+    timeout: Annotated[float, typer.Option(
+        min=0.0, help="Seconds one file may take to read and decode before it gets a 'timeout' "
+        "row (0: no limit).")] = 30.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Show library warnings on the terminal (by default they go "
+        "to the rows' warning field, or to a .log file beside the output).")] = False,
     engine: Annotated[str, typer.Option(
         help="local, or ray: run the scan core inside Ray Data (pip install 'fakescan[ray]')."
     )] = "local",
@@ -420,6 +427,7 @@ def scan_cmd(
     from fakescan.errors import UsageError
     from fakescan.scanner.driver import run_scan
     from fakescan.scanner.engine import ScanOptions
+    from fakescan.scanner.guard import quiet_process
     from fakescan.scanner.inputs import iter_inputs
     from fakescan.scanner.output import format_for
 
@@ -432,8 +440,8 @@ def scan_cmd(
     opts = ScanOptions(model=model, decoder=decoder, runtime=runtime, device=device,
                        precision=precision, batch_size=batch_size, threshold=threshold,
                        workers=workers, reduce=not no_reduce, max_pixels=max_pixels,
-                       engine=engine, ray_address=ray_address, ray_actors=ray_actors,
-                       gpus_per_actor=gpus_per_actor)
+                       timeout=timeout or None, engine=engine, ray_address=ray_address,
+                       ray_actors=ray_actors, gpus_per_actor=gpus_per_actor)
     if engine not in ("local", "ray"):
         raise UsageError("--engine must be local or ray")
     paths = iter_inputs(inputs or [], files_from=files_from, null_sep=null,
@@ -454,8 +462,11 @@ def scan_cmd(
             progress.update(task, completed=s.scanned, fake=s.fake, errors=s.errors,
                             rate=s.images_per_s)
 
-        s = run_scan(paths, opts, out=out_path, fmt=fmt, resume=resume, overwrite=overwrite,
-                     on_rows=on_rows)
+        log_path = (out_path if out_path != "-" else "fakescan-scan") + ".log"
+        with contextlib.nullcontext({"log": None}) if verbose else quiet_process(
+                log_path) as noise:
+            s = run_scan(paths, opts, out=out_path, fmt=fmt, resume=resume,
+                         overwrite=overwrite, on_rows=on_rows)
     t = Table(title="scan summary", show_header=False)
     t.add_column("key")
     t.add_column("value", justify="right")
@@ -467,6 +478,10 @@ def scan_cmd(
     if s.error_codes:
         rows.append(("error codes", ", ".join(f"{k} {v}" for k, v in
                                               sorted(s.error_codes.items()))))
+    if s.warnings:
+        rows.append(("warnings", f"{s.warnings:,} rows (see their warning field)"))
+    if noise["log"]:
+        rows.append(("log", noise["log"]))
     for k, v in rows:
         t.add_row(k, v)
     report.print(t)

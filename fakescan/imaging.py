@@ -10,6 +10,7 @@ decoder and the export parity check all call these.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,12 @@ def decode_rgb(src: str | Path | bytes, draft: int | None = None) -> Image.Image
     if draft and im.format == "JPEG" and im.mode in ("RGB", "L"):
         im.draft(im.mode, (draft, draft))
     im.seek(0)
-    im = ImageOps.exif_transpose(im)
+    im.load()  # pixel errors surface here, not inside the EXIF step below
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception as e:  # noqa: BLE001 - a broken EXIF block is not a broken image
+        warnings.warn(f"EXIF orientation unreadable ({type(e).__name__}: {e}); image used as "
+                      "stored", stacklevel=2)
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         a = np.asarray(im, dtype=np.uint32 if im.mode == "I" else np.uint16)
         if im.mode == "I":  # 32-bit ints: scale by the observed range's upper bound

@@ -3,15 +3,20 @@
 Two implementations behind one interface (``Decoder.map`` over batches of paths, in order,
 with a bounded read-ahead so decoding overlaps inference and memory stays flat):
 
-- ``PilDecoder``: the reference path (``fakescan.imaging``) in a pool of worker processes
-  (Pillow and numpy only: light to fork, no torch threads inherited).
-  JPEG reduce-on-decode (``draft``) keeps at least ``REDUCE_MARGIN`` x the input size before
-  the antialiased resize, so verdicts stay those of a full decode (tested).
+- ``PilDecoder``: the reference path (``fakescan.imaging``), one file at a time in supervised
+  worker processes (``workers.WorkerPool``: a file that crashes, hangs or floods memory gets
+  its own error row, and the scan goes on). JPEG reduce-on-decode (``draft``) keeps at least
+  ``REDUCE_MARGIN`` x the input size before the antialiased resize, so verdicts stay those of
+  a full decode (tested).
 - ``DaliDecoder``: one DALI pipeline (``mixed`` decode on a GPU, CPU operators otherwise),
-  fed file bytes through ``external_source``. Only *plain* files (see ``probe``) go to DALI;
-  the rest take the reference path in the same batch. One corrupt file kills a DALI
-  pipeline, so a failed batch is rebuilt and bisected: the bad file gets its own row and
-  every other file of the batch still gets its verdict.
+  fed file bytes through ``external_source``. The worker pool reads and probes every file
+  first; only *plain* files (see ``probe``) go to DALI, the rest are decoded by the
+  reference path in the workers. One corrupt file kills a DALI pipeline, so a failed batch is
+  rebuilt and bisected: the bad file gets its own row and every other file of the batch
+  still gets its verdict.
+
+``workers=0`` decodes in the scan process itself: the same per-file error boundary, but no
+protection against a decoder that crashes or hangs.
 
 Normalisation is left to the runtime (on its device): uint8 is 4x less to move than floats.
 """
@@ -21,22 +26,21 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import warnings
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fakescan.config import Preprocess
+from fakescan.scanner.guard import classify
 from fakescan.scanner.probe import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     ScanError,
-    looks_whole,
     probe,
     read_bytes,
 )
+from fakescan.scanner.workers import DEFAULT_TIMEOUT, Outcome, WorkerPool, run_here
 
 REDUCE_MARGIN = 2
 
@@ -50,6 +54,7 @@ class Item:
     width: int | None = None
     height: int | None = None
     decoder: str = ""
+    warning: str = ""
 
 
 @dataclass
@@ -73,159 +78,170 @@ class DecodeOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_bytes: int = DEFAULT_MAX_BYTES
     reduce: bool = True
+    timeout: float | None = DEFAULT_TIMEOUT  # seconds per file (worker processes only)
+
+    @property
+    def memory_budget(self) -> int:
+        """Address space a decode worker may add: room for the largest allowed image
+        decoded, converted and resized, with headroom."""
+        return 16 * self.max_pixels + (1 << 30)
 
 
-def _classify_decode_error(e: Exception, fmt: str, data: bytes) -> ScanError:
-    msg = str(e) or type(e).__name__
-    if isinstance(e, EOFError) or "truncated" in msg or not looks_whole(fmt, data):
-        return ScanError("truncated", f"{fmt} data ends early: {msg}")
-    return ScanError("corrupt", f"{fmt} data cannot be decoded: {msg}")
+@dataclass
+class FileImage:
+    """What a worker sends back for one file: its size, and the model input unless the file
+    is left to DALI (``image`` is ``None``)."""
+
+    width: int
+    height: int
+    image: np.ndarray | None = None
 
 
 def reference_decode(data: bytes, opts: DecodeOptions, fmt: str, reduce: bool | None = None):
     """Decode bytes with the reference path -> uint8 CHW numpy array."""
-    from PIL import Image
-
     from fakescan.imaging import decode_rgb, resize_array
 
     reduce = opts.reduce if reduce is None else reduce
     draft = REDUCE_MARGIN * opts.preprocess.input_size if reduce else None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = decode_rgb(data, draft=draft)
-            im.load()
-    except Image.DecompressionBombError as e:
-        raise ScanError("too_large", str(e)) from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as e:
-        raise _classify_decode_error(e, fmt, data) from None
-    return resize_array(im, opts.preprocess)
+        im = decode_rgb(data, draft=draft)
+        im.load()
+        return resize_array(im, opts.preprocess)
+    except Exception as e:  # noqa: BLE001 - whatever the decoder raises is this file's row
+        raise classify(e, fmt, data) from None
+
+
+def decode_file(path: str, opts: DecodeOptions) -> FileImage:
+    """Read, probe and decode one file with the reference path (a per-file function)."""
+    data = read_bytes(path, opts.max_bytes)
+    pr = probe(data, opts.max_pixels)
+    return FileImage(pr.width, pr.height, reference_decode(data, opts, pr.format))
+
+
+def probe_file(path: str, opts: DecodeOptions) -> FileImage:
+    """Read and probe one file; decode it with the reference path unless DALI takes it."""
+    data = read_bytes(path, opts.max_bytes)
+    pr = probe(data, opts.max_pixels)
+    if pr.plain:
+        return FileImage(pr.width, pr.height)
+    return FileImage(pr.width, pr.height, reference_decode(data, opts, pr.format, reduce=False))
+
+
+def full_decode_file(path: str, opts: DecodeOptions) -> FileImage:
+    """``decode_file`` at full resolution (DALI's fallback: DALI never reduces on decode)."""
+    data = read_bytes(path, opts.max_bytes)
+    pr = probe(data, opts.max_pixels)
+    return FileImage(pr.width, pr.height, reference_decode(data, opts, pr.format, reduce=False))
 
 
 def pil_decode_paths(paths: list[str], opts: DecodeOptions) -> Decoded:
-    """Read, probe and decode ``paths`` with the reference path (runs in a worker process)."""
+    """Decode ``paths`` with the reference path in this process (no worker)."""
+    return _assemble(paths, run_here(decode_file, opts, paths), "pil",
+                     opts.preprocess.input_size)
+
+
+def _assemble(paths: list[str], outcomes: list[Outcome], decoder: str, size: int) -> Decoded:
     items, images, ok = [], [], []
-    for p in paths:
-        item = Item(p, decoder="pil")
-        try:
-            data = read_bytes(p, opts.max_bytes)
-            pr = probe(data, opts.max_pixels)
-            item.width, item.height = pr.width, pr.height
-            images.append(reference_decode(data, opts, pr.format))
-            ok.append(len(items))
-        except ScanError as e:
-            item.error = e
+    for p, o in zip(paths, outcomes, strict=True):
+        item = Item(p, error=o.error, decoder=decoder, warning=o.warning)
+        if o.value is not None:
+            item.width, item.height = o.value.width, o.value.height
+            if item.error is None and o.value.image is not None:
+                images.append(o.value.image)
+                ok.append(len(items))
         items.append(item)
-    return Decoded.of(items, images, ok, opts.preprocess.input_size)
+    return Decoded.of(items, images, ok, size)
 
 
-def _die_with_parent() -> None:
-    """Linux: a decode worker gets SIGKILL when the scan that forked it dies (even by -9)."""
-    import ctypes
-    import signal
+def threaded(it: Iterable, depth: int, name: str) -> Iterator:
+    """``it``'s values, computed up to ``depth`` ahead in a thread (exceptions re-raised)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
 
+    def produce() -> None:
+        try:
+            for x in it:
+                if stop.is_set():
+                    return
+                q.put(x)
+            q.put(done)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
+            q.put(e)
+
+    t = threading.Thread(target=produce, daemon=True, name=name)
+    t.start()
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+        while (x := q.get()) is not done:
+            if isinstance(x, BaseException):
+                raise x
+            yield x
+    finally:
+        stop.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
 
 
 class Decoder:
     name = "base"
 
-    def decode(self, paths: list[str]) -> Decoded:
-        raise NotImplementedError
-
-    def map(self, batches: Iterable[list[str]], depth: int = 2) -> Iterator[Decoded]:
-        """Decode batches in order, ``depth`` batches ahead of the consumer (a thread)."""
-        q: queue.Queue = queue.Queue(maxsize=depth)
-        stop = threading.Event()
-        done = object()
-
-        def produce() -> None:
-            try:
-                for b in batches:
-                    if stop.is_set():
-                        return
-                    q.put(self.decode(b))
-                q.put(done)
-            except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
-                q.put(e)
-
-        t = threading.Thread(target=produce, daemon=True, name=f"{self.name}-decode")
-        t.start()
-        try:
-            while (x := q.get()) is not done:
-                if isinstance(x, BaseException):
-                    raise x
-                yield x
-        finally:
-            stop.set()
-            while t.is_alive():
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    t.join(0.05)
-
-    def close(self) -> None:
-        pass
-
-
-class PilDecoder(Decoder):
-    """The reference decoder in ``workers`` processes (0: in this process)."""
-
-    name = "pil"
-
     def __init__(self, opts: DecodeOptions, workers: int | None = None) -> None:
         self.opts = opts
         self.workers = max(os.cpu_count() or 1, 1) if workers is None else workers
-        self._pool = None
-        if self.workers > 0:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
+        self.pool = WorkerPool(self.workers, timeout=opts.timeout,
+                               memory_budget=opts.memory_budget) if self.workers > 0 else None
 
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=mp.get_context("fork"), initializer=_die_with_parent
-            )  # fork is safe here: workers run Pillow and numpy only, never torch
-            # Start every worker now, before the runtime starts its threads (a fork after
-            # OpenMP/oneDNN thread pools exist copies them half-alive into the child).
-            self._pool.submit(int).result()
+    def outcomes(self, fn, paths: list[str]) -> list[Outcome]:
+        """``fn`` over ``paths``: in the worker pool, or here without one."""
+        if self.pool is None:
+            return run_here(fn, self.opts, paths)
+        return self.pool.submit(fn, self.opts, paths).result()
+
+    def outcome_batches(self, fn, batches: Iterable[list[str]],
+                        depth: int) -> Iterator[tuple[list[str], list[Outcome]]]:
+        if self.pool is None:
+            return ((b, run_here(fn, self.opts, b)) for b in batches)
+        return self.pool.map(fn, self.opts, batches, depth)
 
     def decode(self, paths: list[str]) -> Decoded:
-        return pil_decode_paths(paths, self.opts)
+        raise NotImplementedError
 
     def map(self, batches: Iterable[list[str]], depth: int | None = None) -> Iterator[Decoded]:
-        if self._pool is None:
-            yield from (self.decode(b) for b in batches)
-            return
-        depth = depth or 2 * self.workers
-        pending: deque = deque()
-        it = iter(batches)
-        for b in it:
-            pending.append(self._pool.submit(pil_decode_paths, b, self.opts))
-            if len(pending) >= depth:
-                break
-        while pending:
-            res = pending.popleft().result()
-            for b in it:
-                pending.append(self._pool.submit(pil_decode_paths, b, self.opts))
-                break
-            yield res
+        raise NotImplementedError
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+
+class PilDecoder(Decoder):
+    """The reference decoder in ``workers`` supervised processes (0: in this process)."""
+
+    name = "pil"
+
+    def decode(self, paths: list[str]) -> Decoded:
+        return _assemble(paths, self.outcomes(decode_file, paths), self.name,
+                         self.opts.preprocess.input_size)
+
+    def map(self, batches: Iterable[list[str]], depth: int | None = None) -> Iterator[Decoded]:
+        size = self.opts.preprocess.input_size
+        for b, outs in self.outcome_batches(decode_file, batches, depth or 2 * self.workers):
+            yield _assemble(b, outs, self.name, size)
 
 
 class DaliDecoder(Decoder):
-    """DALI decode + resize (GPU ``mixed`` when ``device_id`` is set, CPU operators otherwise)."""
+    """DALI decode + resize (GPU ``mixed`` when ``device_id`` is set, CPU operators otherwise);
+    reading, probing and the reference path's share in the worker pool."""
 
     name = "dali"
 
     def __init__(self, opts: DecodeOptions, batch_size: int, device_id: int | None = None,
-                 threads: int | None = None) -> None:
-        self.opts = opts
+                 threads: int | None = None, workers: int | None = None) -> None:
+        super().__init__(opts, workers)
         self.batch_size = batch_size
         self.device_id = device_id
         self.threads = threads or max(1, os.cpu_count() or 1)
@@ -265,7 +281,7 @@ class DaliDecoder(Decoder):
         """Run DALI on ``blobs``; on failure rebuild the pipeline and bisect to the bad ones."""
         try:
             return self._run(blobs)
-        except RuntimeError as e:
+        except Exception as e:  # noqa: BLE001 - DALI reports a bad file by failing the batch
             self._pipe = None  # "pipeline object is no longer valid": start a fresh one
             self.rebuilds += 1
             if len(blobs) == 1:
@@ -273,38 +289,49 @@ class DaliDecoder(Decoder):
             mid = len(blobs) // 2
             return self._run_isolating(blobs[:mid]) + self._run_isolating(blobs[mid:])
 
-    def decode(self, paths: list[str]) -> Decoded:
-        items = [Item(p, decoder="dali") for p in paths]
-        out: list[np.ndarray | None] = [None] * len(paths)
-        plain: list[tuple[int, bytes, str]] = []  # DALI's share
-        exotic: list[tuple[int, bytes, str]] = []  # the reference path's share
-        for i, p in enumerate(paths):
-            try:
-                data = read_bytes(p, self.opts.max_bytes)
-                pr = probe(data, self.opts.max_pixels)
-            except ScanError as e:
-                items[i].error = e
-                continue
-            items[i].width, items[i].height = pr.width, pr.height
-            (plain if pr.plain else exotic).append((i, data, pr.format))
+    def _finish(self, paths: list[str], outs: list[Outcome]) -> Decoded:
+        """Probed files -> decoded batch: DALI for the plain ones, the rest already decoded."""
+        size = self.opts.preprocess.input_size
+        dec = _assemble(paths, outs, "pil", size)
+        images = dict(zip(dec.ok, dec.images, strict=True))
+        plain: list[tuple[int, np.ndarray]] = []  # DALI's share
+        for i, (item, o) in enumerate(zip(dec.items, outs, strict=True)):
+            if item.error is None and o.value is not None and o.value.image is None:
+                try:
+                    plain.append((i, np.frombuffer(read_bytes(item.path, self.opts.max_bytes),
+                                                   np.uint8)))
+                except ScanError as e:
+                    item.error = e
+        refused: list[int] = []
         if plain:
-            blobs = [np.frombuffer(data, np.uint8) for _, data, _ in plain]
-            for entry, res in zip(plain, self._run_isolating(blobs), strict=True):
+            results = self._run_isolating([blob for _, blob in plain])
+            for (i, _), res in zip(plain, results, strict=True):
                 if isinstance(res, np.ndarray):
-                    out[entry[0]] = res
+                    images[i] = res
+                    dec.items[i].decoder = "dali"
                 else:  # DALI refused it: the reference decoder names the error (or decodes it)
-                    exotic.append(entry)
-        for i, data, fmt in exotic:
-            items[i].decoder = "pil"
-            try:
-                out[i] = reference_decode(data, self.opts, fmt, reduce=False)
-            except ScanError as e:
-                items[i].error = e
-        ok = [i for i, x in enumerate(out) if x is not None]
-        return Decoded.of(items, [out[i] for i in ok], ok, self.opts.preprocess.input_size)
+                    refused.append(i)
+        if refused:
+            again = self.outcomes(full_decode_file, [paths[i] for i in refused])
+            for i, o in zip(refused, again, strict=True):
+                item = dec.items[i]
+                item.error, item.warning = o.error, "; ".join(
+                    x for x in (item.warning, o.warning) if x)
+                if o.error is None and o.value is not None:
+                    images[i] = o.value.image
+        ok = sorted(images)
+        return Decoded.of(dec.items, [images[i] for i in ok], ok, size)
+
+    def decode(self, paths: list[str]) -> Decoded:
+        return self._finish(paths, self.outcomes(probe_file, paths))
+
+    def map(self, batches: Iterable[list[str]], depth: int | None = None) -> Iterator[Decoded]:
+        probed = self.outcome_batches(probe_file, batches, depth or max(2, self.workers))
+        return threaded((self._finish(b, o) for b, o in probed), 2, "dali-decode")
 
     def close(self) -> None:
         self._pipe = None
+        super().close()
 
 
 def dali_available() -> bool:

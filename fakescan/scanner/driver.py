@@ -32,6 +32,7 @@ class Summary:
     fake: int = 0
     real: int = 0
     errors: int = 0
+    warnings: int = 0  # rows of this run with a warning
     seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
     error_codes: dict[str, int] = field(default_factory=dict)
@@ -49,6 +50,7 @@ class Summary:
     def add(self, rows: list[Row]) -> None:
         for r in rows:
             self.scanned += 1
+            self.warnings += bool(r.warning)
             if r.status != "ok":
                 self.errors += 1
                 self.error_codes[r.error_code] = self.error_codes.get(r.error_code, 0) + 1
@@ -61,6 +63,7 @@ class Summary:
         return {"out": self.out, "model": self.model, "scanned": self.scanned,
                 "resumed": self.resumed, "fake": self.fake, "real": self.real,
                 "errors": self.errors, "error_codes": self.error_codes,
+                "warnings": self.warnings,
                 "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 2),
                 "exit_code": self.exit_code, **self.config}
 

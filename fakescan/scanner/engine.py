@@ -29,6 +29,7 @@ from fakescan.scanner.decoders import (
 from fakescan.scanner.model import ScanModel, resolve_scan_model
 from fakescan.scanner.rows import Row
 from fakescan.scanner.runtimes import Runtime, make_runtime
+from fakescan.scanner.workers import DEFAULT_TIMEOUT, die_with_parent
 
 DECODERS = ("auto", "dali", "pil")
 
@@ -46,6 +47,7 @@ class ScanOptions:
     reduce: bool = True  # JPEG reduce-on-decode (PIL decoder)
     max_pixels: int | None = None
     max_bytes: int | None = None
+    timeout: float | None = DEFAULT_TIMEOUT  # seconds one file may take (decode workers)
     threads: int | None = None  # inference threads (default: the runtime's own choice)
     engine: str = "local"  # local | ray
     ray_address: str | None = None
@@ -90,7 +92,7 @@ class ScanCore:
         by_item = dict(zip(dec.ok, range(len(dec.ok)), strict=True))
         for i, it in enumerate(dec.items):
             common = {"model": self.sm.identity, "decoder": it.decoder,
-                      "width": it.width, "height": it.height}
+                      "width": it.width, "height": it.height, "warning": it.warning}
             if it.error is not None:
                 out.append(Row.failed(it.path, it.error.code, str(it.error), **common))
                 continue
@@ -132,7 +134,7 @@ def _dali(dopts: DecodeOptions, opts: ScanOptions, device: str) -> Decoder:
                          "nvidia-dali-cuda130)")
     dev_id = int(device.split(":")[1]) if device.startswith("cuda:") else (
         0 if device == "cuda" else None)
-    return DaliDecoder(dopts, opts.batch_size, dev_id, threads=opts.workers)
+    return DaliDecoder(dopts, opts.batch_size, dev_id, workers=opts.workers)
 
 
 # The decoder registry: name -> factory(decode options, scan options, device).
@@ -143,7 +145,7 @@ def make_decoder(name: str, sm: ScanModel, opts: ScanOptions, device: str) -> De
     """The decoder registered under ``name``; ``auto`` picks DALI on CUDA devices (GPU
     ``mixed`` decode), Pillow in a process pool on CPUs, where it beats DALI's CPU operators
     (benchmarks/README.md)."""
-    dopts = DecodeOptions(sm.preprocess, reduce=opts.reduce)
+    dopts = DecodeOptions(sm.preprocess, reduce=opts.reduce, timeout=opts.timeout)
     if opts.max_pixels:
         dopts = replace(dopts, max_pixels=opts.max_pixels)
     if opts.max_bytes:
@@ -184,10 +186,9 @@ def scan_batches(core: ScanCore, paths: Iterable[str], batch_size: int) -> Itera
 
 # ---------------------------------------------------------------------------- multi-device
 def _worker(opts: ScanOptions, device: str, in_q, out_q) -> None:
+    die_with_parent()
     try:
-        # A device worker decodes its batches itself (it is already one of N processes, and
-        # daemonic processes may not fork a pool of their own).
-        core = build_core(replace(opts, workers=0), device)
+        core = build_core(opts, device)
     except BaseException as e:  # noqa: BLE001 - reported to the parent
         out_q.put(("fatal", f"{device}: {e}"))
         return
@@ -206,8 +207,11 @@ def scan_multi(opts: ScanOptions, devices: list[str],
 
     ctx = mp.get_context("spawn")
     in_q, out_q = ctx.Queue(maxsize=2 * len(devices)), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(opts, d, in_q, out_q), daemon=True)
-             for d in devices]
+    # Each device worker has its own supervised decode pool (a share of the cores), so it
+    # may not be daemonic; it dies with this process all the same (PDEATHSIG, finally below).
+    if opts.workers is None:
+        opts = replace(opts, workers=max(1, (os.cpu_count() or 1) // len(devices)))
+    procs = [ctx.Process(target=_worker, args=(opts, d, in_q, out_q)) for d in devices]
     for p in procs:
         p.start()
     outstanding = 0  # batches handed out whose rows have not come back

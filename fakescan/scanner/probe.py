@@ -33,8 +33,8 @@ class ScanError(Exception):
 
 def read_bytes(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The file's bytes, or ``ScanError`` naming why not."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
+    try:  # O_NONBLOCK: a FIFO must not block the open (it is refused just below)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         raise ScanError("not_found", "no such file (vanished after listing?)") from None
     except PermissionError:
@@ -78,7 +78,7 @@ def sniff(data: bytes) -> str | None:
         return "gif"
     if data[:2] == b"BM":
         return "bmp"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # TIFF, BigTIFF
         return "tiff"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
@@ -98,6 +98,79 @@ def looks_whole(fmt: str, data: bytes) -> bool:
     return True
 
 
+def declared_size(fmt: str, data: bytes) -> tuple[int, int] | None:
+    """The width and height a file's header declares, read with ``struct`` alone (no
+    decoder has allocated anything yet); ``None`` when the header cannot be read here.
+
+    Pillow's own bomb check runs after its plugin opened the file, and some plugins allocate
+    on open (WebP sets up a canvas of the declared size); this check runs before any of them.
+    """
+    try:
+        if fmt == "png":
+            return struct.unpack(">II", data[16:24])
+        if fmt == "gif":
+            w, h = struct.unpack("<HH", data[6:10])
+            i = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+            while i < len(data) and data[i] == 0x21:  # extensions before the first frame
+                i += 2
+                while i < len(data) and data[i]:
+                    i += data[i] + 1
+                i += 1
+            if i + 9 <= len(data) and data[i] == 0x2C:  # the first frame may reach further
+                x, y, fw, fh = struct.unpack("<HHHH", data[i + 1: i + 9])
+                w, h = max(w, x + fw), max(h, y + fh)
+            return w, h
+        if fmt == "bmp":
+            if struct.unpack("<I", data[14:18])[0] == 12:  # OS/2 header
+                return struct.unpack("<HH", data[18:22])
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)
+        if fmt == "jpeg":
+            i = 2
+            while i + 9 <= len(data):
+                if data[i] != 0xFF:
+                    return None
+                marker, n = data[i + 1], struct.unpack(">H", data[i + 2: i + 4])[0]
+                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                    h, w = struct.unpack(">HH", data[i + 5: i + 9])
+                    return w, h
+                if marker == 0xDA:
+                    return None
+                i += 2 + n
+            return None
+        if fmt == "webp":
+            i = 12
+            while i + 8 <= len(data):
+                kind, n = data[i: i + 4], struct.unpack("<I", data[i + 4: i + 8])[0]
+                c = data[i + 8: i + 8 + min(n, 32)]
+                if kind == b"VP8X":
+                    return (int.from_bytes(c[4:7], "little") + 1,
+                            int.from_bytes(c[7:10], "little") + 1)
+                if kind == b"VP8 ":
+                    w, h = struct.unpack("<HH", c[6:10])
+                    return w & 0x3FFF, h & 0x3FFF
+                if kind == b"VP8L":
+                    b = int.from_bytes(c[1:5], "little")
+                    return (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
+                i += 8 + n + (n & 1)
+            return None
+        if fmt == "tiff" and data[2:4] in (b"*\x00", b"\x00*"):
+            e = "<" if data[:2] == b"II" else ">"
+            ifd = struct.unpack(e + "I", data[4:8])[0]
+            (count,) = struct.unpack(e + "H", data[ifd: ifd + 2])
+            size: dict[int, int] = {}
+            for k in range(min(count, 4096)):
+                tag, typ, _, raw = struct.unpack(e + "HHI4s", data[ifd + 2 + 12 * k:
+                                                               ifd + 14 + 12 * k])
+                if tag in (256, 257):
+                    size[tag] = struct.unpack(e + ("H" if typ == 3 else "I"),
+                                              raw[:2] if typ == 3 else raw)[0]
+            return (size[256], size[257]) if len(size) == 2 else None
+    except (struct.error, IndexError, KeyError):
+        return None
+    return None
+
+
 @dataclass
 class Probe:
     format: str
@@ -106,34 +179,49 @@ class Probe:
     plain: bool  # DALI-eligible: whole, 8-bit RGB/L, one frame, no EXIF rotation
 
 
+def orientation(im) -> int | None:
+    """The EXIF orientation (1 = upright); ``None`` when the EXIF block cannot be read."""
+    try:
+        return im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is not a broken image
+        return None
+
+
 def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Probe:
-    """Header-only look at ``data``; raises ``ScanError`` for unknown or oversized images."""
-    from PIL import Image, UnidentifiedImageError
+    """Header-only look at ``data``; raises ``ScanError`` for unknown, broken or oversized
+    images (any exception from the header parsers becomes one, see ``guard.classify``)."""
+    from PIL import Image
+
+    from fakescan.scanner.guard import classify
 
     fmt = sniff(data)
     if fmt is None:
         raise ScanError("unsupported_format", "not a JPEG, PNG, GIF, BMP, TIFF or WebP file")
+    declared = declared_size(fmt, data)
+    if declared and declared[0] * declared[1] > max_pixels:
+        w, h = declared
+        raise ScanError("too_large", f"{w}x{h} pixels (declared in the header) is over the "
+                        f"limit of {max_pixels}")
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
+            if w * h > max_pixels:  # before anything decodes a pixel
+                raise ScanError("too_large", f"{w}x{h} pixels is over the limit of {max_pixels}")
             mode = im.mode
-            frames = getattr(im, "n_frames", 1)
-            orientation = im.getexif().get(0x0112, 1) if fmt in ("jpeg", "webp", "tiff") else 1
-    except Image.DecompressionBombError as e:
-        raise ScanError("too_large", str(e)) from None
-    except (UnidentifiedImageError, SyntaxError, ValueError, EOFError, OSError, struct.error) as e:
-        if not looks_whole(fmt, data):
-            raise ScanError("truncated", f"{fmt} file ends early: {e}") from None
-        raise ScanError("corrupt", f"{fmt} header cannot be parsed: {e}") from None
-    if w * h > max_pixels:
-        raise ScanError("too_large", f"{w}x{h} pixels is over the limit of {max_pixels}")
+            if fmt == "tiff":  # walking the page chain is cheap (tags only) and finds the
+                animated = im.n_frames > 1  # files whose later pages are broken
+            else:  # is_animated stops at the second frame; n_frames would decode them all
+                animated = bool(getattr(im, "is_animated", False))
+            orient = orientation(im) if fmt in ("jpeg", "webp", "tiff") else 1
+    except Exception as e:  # noqa: BLE001 - every header failure is this file's row
+        raise classify(e, fmt, data) from None
     if w < 1 or h < 1:
         raise ScanError("corrupt", f"{w}x{h} image")
     plain = (
         fmt in ("jpeg", "png", "bmp", "webp")
         and mode in ("RGB", "L")
-        and frames == 1
-        and orientation in (1, None)
+        and not animated
+        and orient == 1
         and looks_whole(fmt, data)
     )
     return Probe(fmt, w, h, plain)

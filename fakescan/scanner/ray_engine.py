@@ -75,9 +75,10 @@ def scan_ray(opts: ScanOptions, paths: Iterable[str], *, address: str | None = N
         else:
             actors = max(1, int(res.get("CPU", 1) // max(cpus_per_actor, 1)))
     device = "cuda:0" if gpus_per_actor > 0 else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES
-    # Inside an actor: decode in the actor itself (Ray provides the parallelism).
+    # Inside an actor: one supervised decode process (Ray provides the parallelism; the
+    # process keeps a file that crashes or hangs a decoder from taking the actor down).
     options = dataclasses.asdict(dataclasses.replace(
-        opts, device=device, workers=0, threads=max(1, int(cpus_per_actor)), engine="local"))
+        opts, device=device, workers=1, threads=max(1, int(cpus_per_actor)), engine="local"))
     todo = iter(paths)
     while chunk := list(itertools.islice(todo, CHUNK)):
         ds = ray.data.from_items([{"path": os.fsencode(p)} for p in chunk])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FIELDS = ("path", "status", "label", "p_fake", "threshold", "model", "error_code", "error",
-          "decoder", "width", "height")
+          "decoder", "width", "height", "warning")
 
 ERROR_CODES = {
     "not_found": "the path vanished between listing and reading (or never existed)",
@@ -19,11 +19,14 @@ ERROR_CODES = {
     "read_error": "another I/O error while reading the file",
     "empty_file": "zero bytes",
     "unsupported_format": "content is not JPEG, PNG, GIF, BMP, TIFF or WebP (sniffed, not by "
-                          "extension)",
+                          "extension), or a variant of them the decoder cannot read (e.g. a "
+                          "12-bit JPEG)",
     "too_large": "pixel count over the decompression-bomb limit (--max-pixels) or file over "
                  "--max-bytes",
     "truncated": "the file ends before the image data does",
     "corrupt": "a recognised format whose data cannot be decoded",
+    "decoder_crashed": "the decoding process died on this file (twice: it is retried once)",
+    "timeout": "reading and decoding the file took longer than --timeout seconds",
 }
 
 
@@ -40,6 +43,7 @@ class Row:
     decoder: str = ""
     width: int | None = None
     height: int | None = None
+    warning: str = ""  # what a library said about the file (warnings, native messages)
 
     @classmethod
     def failed(cls, path: str, code: str, message: str, **kw: Any) -> Row:

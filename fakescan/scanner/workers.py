@@ -1,0 +1,364 @@
+"""Decode worker processes that no single file can take down.
+
+``WorkerPool`` runs a per-file function (``fn(path, ctx)``, at the ``guard.guarded``
+boundary) in worker processes, one file after another, and each worker sends every file's
+outcome back as soon as it has it. A manager thread in the scan process drains the workers
+(so they never wait for the consumer) and watches them:
+
+- a worker that dies (a segfault in a C decoder, the OOM killer, ``os._exit``) is replaced;
+  the file it was working on is tried once more in a fresh worker and, if that dies too, gets
+  a ``decoder_crashed`` row; the rest of its batch goes on in the new worker;
+- a file that takes longer than ``timeout`` seconds gets a ``timeout`` row: its worker is
+  killed and replaced, the rest of its batch goes on;
+- each worker's address space is capped (``RLIMIT_AS``), so a file that needs too much
+  memory raises ``MemoryError`` there (a ``too_large`` row) before the OOM killer has to
+  pick a process - maybe the scan itself;
+- each worker's standard error (where libtiff, libpng ... print) goes to a private file that
+  is read back after every file into that file's ``warning``, never to the terminal.
+
+Workers are forked (they run Pillow and numpy only, never torch). The first ones are
+started when the pool is made, before the runtime starts its thread pools.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Any
+
+from fakescan.scanner.guard import StderrTap, guarded
+from fakescan.scanner.probe import ScanError
+
+DEFAULT_TIMEOUT = 30.0  # seconds one file may take to read, probe and decode
+
+
+@dataclass
+class Outcome:
+    """What handling one file gave: a value, or the error that stands for it."""
+
+    value: Any = None
+    error: ScanError | None = None
+    warning: str = ""
+
+
+def run_here(fn: Callable[[str, Any], Any], ctx: Any, paths: list[str]) -> list[Outcome]:
+    """The in-process path (no worker): same boundary, but no crash, hang or memory guard."""
+    return [Outcome(*guarded(fn, p, ctx)) for p in paths]
+
+
+def die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the thread that forked it ends (even by -9)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _cap_memory(budget: int | None) -> None:
+    """Let this process map at most ``budget`` bytes more than it has now."""
+    if not budget:
+        return
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            now = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = now + budget
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (OSError, ValueError, ImportError):
+        pass
+
+
+def _worker_main(conn, memory_budget: int | None) -> None:
+    import faulthandler
+
+    faulthandler.disable()  # a crash here is reported as the file's row, not as a dump
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scan's to handle
+    _cap_memory(memory_budget)
+    tap = StderrTap()
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        task_id, fn, ctx, items = msg
+        for idx, path in items:
+            value, error, warning = guarded(fn, path, ctx, tap)
+            conn.send((task_id, idx, value, error, warning))
+
+
+@dataclass
+class _Task:
+    fn: Callable[[str, Any], Any]
+    ctx: Any
+    paths: list[str]
+    future: Future
+    results: list[Outcome | None]
+    retried: set[int] = field(default_factory=set)
+    left: int = 0
+
+    def settle(self, idx: int, outcome: Outcome) -> None:
+        if self.results[idx] is None:
+            self.left -= 1
+        self.results[idx] = outcome
+        if self.left == 0 and not self.future.done():
+            self.future.set_result(self.results)
+
+
+@dataclass
+class _Worker:
+    proc: Any
+    conn: Any
+    task: _Task | None = None
+    task_id: int = -1
+    todo: deque = field(default_factory=deque)  # indices sent, in the order it works on them
+    started: float = 0.0  # when it began the file at todo[0]
+
+
+class WorkerPool:
+    """``workers`` supervised decode processes; see the module docstring."""
+
+    def __init__(self, workers: int, *, timeout: float | None = DEFAULT_TIMEOUT,
+                 memory_budget: int | None = None) -> None:
+        from PIL import Image
+
+        Image.init()  # every Pillow plugin imported once, before any fork
+        self.timeout = timeout if timeout and timeout > 0 else None
+        self.memory_budget = memory_budget
+        self.crashes = 0  # workers replaced after dying
+        self.timeouts = 0  # workers killed over a file that took too long
+        self._ctx = mp.get_context("fork")
+        self._ids = itertools.count()
+        self._tasks: dict[int, _Task] = {}
+        self._pending: deque[int] = deque()
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._stop = False
+        self._workers = [self._spawn() for _ in range(max(1, workers))]
+        self._thread = threading.Thread(target=self._manage, name="fakescan-decode-pool",
+                                        daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ the consumer's side
+    def submit(self, fn: Callable[[str, Any], Any], ctx: Any, paths: list[str]) -> Future:
+        """A future of ``list[Outcome]``, one per path, in order."""
+        fut: Future = Future()
+        if not paths:
+            fut.set_result([])
+            return fut
+        if self._stop:
+            raise RuntimeError("the decode pool is closed")
+        self._inbox.put((fn, ctx, list(paths), fut))
+        self._wake()
+        return fut
+
+    def map(self, fn: Callable[[str, Any], Any], ctx: Any, batches: Iterable[list[str]],
+            depth: int) -> Iterator[tuple[list[str], list[Outcome]]]:
+        """``(batch, outcomes)`` in input order, at most ``depth`` batches in flight."""
+        pending: deque[tuple[list[str], Future]] = deque()
+        it = iter(batches)
+        try:
+            while True:
+                while len(pending) < depth and (b := next(it, None)) is not None:
+                    pending.append((b, self.submit(fn, ctx, b)))
+                if not pending:
+                    return
+                b, fut = pending.popleft()
+                yield b, fut.result()
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+
+    def close(self) -> None:
+        if self._stop:
+            return
+        self._stop = True
+        self._wake()
+        self._thread.join()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"x")
+
+    # ------------------------------------------------------------------ the manager thread
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        p = self._ctx.Process(target=_worker_main, args=(child, self.memory_budget),
+                              daemon=True, name="fakescan-decode")
+        p.start()
+        child.close()
+        return _Worker(p, parent)
+
+    def _manage(self) -> None:
+        try:
+            while not self._stop:
+                self._take_inbox()
+                self._assign()
+                objs: list[Any] = [self._wake_r]
+                for w in self._workers:
+                    objs += [w.conn, w.proc.sentinel]
+                for ready in wait(objs, self._next_timeout()):
+                    if ready == self._wake_r:
+                        with contextlib.suppress(BlockingIOError):
+                            os.read(self._wake_r, 4096)
+                for w in list(self._workers):
+                    self._drain(w)
+                self._expire()
+        except BaseException as e:  # noqa: BLE001 - a bug here must not hang the consumer
+            self._fail_all(e)
+        finally:
+            self._shutdown()
+
+    def _take_inbox(self) -> None:
+        while True:
+            try:
+                fn, ctx, paths, fut = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            tid = next(self._ids)
+            self._tasks[tid] = _Task(fn, ctx, paths, fut, [None] * len(paths), left=len(paths))
+            self._pending.append(tid)
+
+    def _assign(self) -> None:
+        for w in self._workers:
+            if w.task is not None:
+                continue
+            while self._pending:
+                tid = self._pending.popleft()
+                task = self._tasks[tid]
+                if not task.future.set_running_or_notify_cancel():
+                    del self._tasks[tid]  # cancelled before it started: drop it
+                    continue
+                self._send(w, tid, task, list(range(len(task.paths))))
+                break
+
+    def _send(self, w: _Worker, tid: int, task: _Task, idxs: list[int]) -> None:
+        w.task, w.task_id, w.todo = task, tid, deque(idxs)
+        w.started = time.monotonic()
+        with contextlib.suppress(OSError):  # it died just now: _drain will notice and resend
+            w.conn.send((tid, task.fn, task.ctx, [(i, task.paths[i]) for i in idxs]))
+
+    def _next_timeout(self) -> float | None:
+        if self.timeout is None:
+            return None
+        busy = [w.started for w in self._workers if w.todo]
+        if not busy:
+            return None
+        return max(0.0, min(busy) + self.timeout - time.monotonic()) + 0.01
+
+    def _drain(self, w: _Worker) -> None:
+        """Take every outcome ``w`` has sent; replace it if it has died."""
+        dead = False
+        try:
+            while w.conn.poll():
+                tid, idx, value, error, warning = w.conn.recv()
+                self._settle(w, tid, idx, Outcome(value, error, warning))
+        except (EOFError, OSError):
+            dead = True
+        if dead or not w.proc.is_alive():
+            self._replace(w, why="crash")
+
+    def _settle(self, w: _Worker, tid: int, idx: int, outcome: Outcome) -> None:
+        if w.todo and w.todo[0] == idx:
+            w.todo.popleft()
+        w.started = time.monotonic()
+        task = self._tasks.get(tid)
+        if task is not None:
+            task.settle(idx, outcome)
+            if task.left == 0:
+                self._tasks.pop(tid, None)
+        if not w.todo:
+            w.task, w.task_id = None, -1
+
+    def _expire(self) -> None:
+        if self.timeout is None:
+            return
+        now = time.monotonic()
+        for w in list(self._workers):
+            if w.todo and now - w.started > self.timeout:
+                self._replace(w, why="timeout")
+
+    def _replace(self, w: _Worker, why: str) -> None:
+        """Put a fresh worker in ``w``'s place; settle the file it was on; hand on the rest."""
+        if w.proc.is_alive():
+            w.proc.kill()
+        w.proc.join()
+        with contextlib.suppress(OSError):
+            w.conn.close()
+        fresh = self._spawn()
+        self._workers[self._workers.index(w)] = fresh
+        task, tid, todo = w.task, w.task_id, w.todo
+        if task is None or not todo:
+            return
+        idx = todo[0]
+        if why == "timeout":
+            self.timeouts += 1
+            todo.popleft()
+            task.settle(idx, Outcome(error=ScanError(
+                "timeout", f"reading and decoding took longer than {self.timeout:g} s; the "
+                "decoder was stopped")))
+        else:
+            self.crashes += 1
+            code = w.proc.exitcode
+            how = (f"signal {signal.Signals(-code).name}" if code is not None and code < 0
+                   and -code in signal.Signals._value2member_map_ else f"exit status {code}")
+            if idx in task.retried:
+                todo.popleft()
+                task.settle(idx, Outcome(error=ScanError(
+                    "decoder_crashed", f"the decoder process died on this file ({how}), "
+                    "twice")))
+            else:
+                task.retried.add(idx)  # once more, alone in a fresh worker
+        if task.left == 0:
+            self._tasks.pop(tid, None)
+        elif todo:
+            self._send(fresh, tid, task, list(todo))
+
+    def _fail_all(self, e: BaseException) -> None:
+        for task in self._tasks.values():
+            if not task.future.done():
+                task.future.set_exception(e)
+        while True:
+            try:
+                *_, fut = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if not fut.done():
+                fut.set_exception(e)
+
+    def _shutdown(self) -> None:
+        self._stop = True
+        self._fail_all(RuntimeError("the decode pool was closed"))
+        for w in self._workers:
+            with contextlib.suppress(OSError, ValueError, BrokenPipeError):
+                w.conn.send(None)
+        deadline = time.monotonic() + 2
+        for w in self._workers:
+            w.proc.join(max(0.0, deadline - time.monotonic()))
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join()
+            with contextlib.suppress(OSError):
+                w.conn.close()
