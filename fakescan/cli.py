@@ -218,7 +218,12 @@ Precision = Annotated[str, typer.Option("--precision", help="auto, fp32, fp16 or
 @app.command("train")
 def train_cmd(
     model: Annotated[str, typer.Option("--model", help="Architecture (see `fakescan models`).")],
-    data: Annotated[Path, typer.Option("--data", help="Dataset folder or CSV manifest.")],
+    data: Annotated[list[Path], typer.Option(
+        "--data", help="Dataset folder or CSV manifest; repeat to train on several sources "
+        "together (one-class folders such as real photos only are welcome).")],
+    classes: Annotated[list[str] | None, typer.Option(
+        "--class", help="Keep only this class of the data (repeat: --class real --class "
+        "fake leaves out a source's 'edited' class).")] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Model folder [default: models/ARCH].")
     ] = None,
@@ -247,6 +252,15 @@ def train_cmd(
     ] = None,
     grayscale: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Probability of turning a training image grey.")] = None,
+    zoom: Annotated[tuple[float, float] | None, typer.Option(
+        help="Random framing: the crop's side a log-uniform share of the frame between LO "
+        "and HI (<1 zooms in, >1 out) [recipe].")] = None,
+    reencode: Annotated[bool | None, typer.Option(
+        "--reencode/--no-reencode", help="Re-encode every training image at a random "
+        "resolution and JPEG quality [recipe].")] = None,
+    balance: Annotated[bool | None, typer.Option(
+        "--balance/--no-balance", help="Sample every class, and every source within a class, "
+        "equally [default: on with several sources].")] = None,
     padding: Annotated[str | None, typer.Option(help="salman: valid or same.")] = None,
     extra_block: Annotated[bool, typer.Option(help="salman: add the 7th conv group.")] = False,
     input_filter: Annotated[str | None, typer.Option(
@@ -256,8 +270,8 @@ def train_cmd(
         "--max-fpr", min=0.0, max=1.0, help="Threshold policy: call at most this share of "
         "validation reals fake [recipe; seed: Youden's J].")] = None,
     recipe_name: Annotated[str, typer.Option(
-        "--recipe", help="seed (the research reports' recipe) or robust (for photos from other "
-        "sources; see README).")] = "seed",
+        "--recipe", help="seed (the research reports' recipe), robust (simplecnn on one "
+        "source) or cross_source (several --data sources; see README).")] = "seed",
     no_pretrained: Annotated[
         bool, typer.Option("--no-pretrained", help="ResNet: start from random weights.")
     ] = False,
@@ -296,10 +310,11 @@ def train_cmd(
         warmup_epochs=warmup_epochs, patience=patience, augment=augment,
         blur_jpeg=blur_jpeg or None, sharpness_jitter=sharpness_jitter or None,
         sharpness_match=sharpness_match or None, scale_jitter=scale_jitter, grayscale=grayscale,
-        max_fpr=max_fpr, seed=seed,
+        max_fpr=max_fpr, seed=seed, zoom=zoom, reencode=reencode, balance=balance,
     )
     cfg = TrainConfig(
-        arch=model, data=data, out=out_dir or Path("models") / model, recipe=recipe,
+        arch=model, data=list(data), classes=tuple(classes) if classes else None,
+        out=out_dir or Path("models") / model, recipe=recipe,
         arch_options=options, pretrained=not no_pretrained, backbone_weights=backbone_weights,
         resume=resume, device=device, precision=precision, steps_per_epoch=steps_per_epoch,
         workers=workers, ratios=check_ratios(ratios), resume_epochs=epochs,
@@ -317,43 +332,64 @@ def train_cmd(
 @app.command("eval")
 def eval_cmd(
     model: Annotated[str, typer.Argument(help="Model name in models/, or a model folder.")],
-    data: Annotated[Path, typer.Option("--data", help="Dataset folder or CSV manifest.")],
+    data: Annotated[list[Path] | None, typer.Option(
+        "--data", help="Dataset folder or CSV manifest (repeatable) whose --split is evaluated "
+        "[default: the sources the model was trained on].")] = None,
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
-    ood: Annotated[
-        Path | None, typer.Option("--ood", help="Out-of-distribution dataset (all images).")
-    ] = None,
+    ood: Annotated[list[Path] | None, typer.Option(
+        "--ood", help="A dataset from another source, evaluated whole (repeatable: one row "
+        "each, and the worst).")] = None,
     device: Device = "auto",
     precision: Precision = "auto",
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     robustness: Annotated[bool, typer.Option(
         "--robustness", help="Also sweep JPEG quality, blur and downscaling (table + plot).")
     ] = False,
+    calibrate: Annotated[bool, typer.Option(
+        "--calibrate", help="Recalibrate the threshold on --data's validation split and write "
+        "it into the model (what later scans use). Without it eval changes nothing.")] = False,
     max_fpr: Annotated[float | None, typer.Option(
         "--max-fpr", min=0.0, max=1.0,
-        help="Calibrate the threshold to call at most this share of validation reals fake "
-        "[recipe; default Youden's J].")] = None,
+        help="With --calibrate: call at most this share of each source's validation reals "
+        "fake [recipe; default Youden's J].")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Where metrics.json and the figures go [default: the model folder].")
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Metrics, confusion matrix, ROC, misclassified images; calibrates the threshold."""
+    """Metrics, cross-source table, confusion matrix, ROC, misclassified images."""
+    from fakescan.errors import UsageError
     from fakescan.train.evaluate import evaluate
 
+    if max_fpr is not None and not calibrate:
+        raise UsageError("--max-fpr chooses a new threshold: add --calibrate")
     m = evaluate(model, data, split=split, ood=ood, device=device, precision=precision,
-                 batch_size=batch_size, robustness=robustness, max_fpr=max_fpr)
+                 batch_size=batch_size, robustness=robustness, max_fpr=max_fpr,
+                 calibrate=calibrate, out=out_dir)
     if json_out:
         _print_json(m)
         return
-    cols = {split: m["details"]}
-    if "ood" in m:
-        cols[f"OOD ({Path(m['ood']['dataset']).name})"] = m["ood"]
-    t = Table(title=f"{m['model']} on {m['dataset']}  (threshold {m['threshold']:.3f}, "
-                    f"calibrated on {m['threshold_calibrated_on']})")
+    how = "recalibrated now on" if m["calibrated_now"] else "from the card, calibrated on"
+    t = Table(title=f"{m['model']} on {split} of {m['dataset']}  (threshold "
+                    f"{m['threshold']:.3f}, {how} {m['threshold_calibrated_on']})")
     t.add_column("metric")
-    for name in cols:
-        t.add_column(name, justify="right")
+    t.add_column(split, justify="right")
     for key in ("n", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
                 "real_called_fake", "fake_called_real", "tpr_at_fpr_0.05"):
-        t.add_row(key, *[_fmt(c.get(key)) for c in cols.values()])
+        t.add_row(key, _fmt(m["details"].get(key)))
     out.print(t)
+    if m.get("cross_source"):
+        ct = Table(title="other sources (at the same threshold)")
+        ct.add_column("dataset")
+        for col in ("n", "accuracy", "ROC-AUC", "real called fake", "fakes detected",
+                    "TPR@5%FPR"):
+            ct.add_column(col, justify="right")
+        keys = ("n", "accuracy", "roc_auc", "real_called_fake", "fakes_detected",
+                "tpr_at_fpr_0.05")
+        rows = list(m["cross_source"].items()) + [("worst", m["ood_worst"])]
+        for k, (name, r) in enumerate(rows):
+            ct.add_row(name, *[_fmt(r.get(x)) for x in keys], end_section=k == len(rows) - 2)
+        out.print(ct)
     for name, rows in m.get("robustness", {}).items():
         rt = Table(title=f"robustness on {name}")
         for col in ("perturbation", "accuracy", "roc_auc", "tpr_at_fpr_0.05",
@@ -364,8 +400,9 @@ def eval_cmd(
                                                                "tpr_at_fpr_0.05",
                                                                "real_called_fake")])
         out.print(rt)
+    note = " (and the new threshold into the model's card)" if m["calibrated_now"] else ""
     out.print(f"wrote metrics.json, confusion.png, roc.png, misclassified.csv/.png to "
-              f"{Path(model) if Path(model).is_dir() else 'models/' + model}", highlight=False)
+              f"{m['written_to']}{note}", highlight=False)
 
 
 # ----------------------------------------------------------------------------- scan

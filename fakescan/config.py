@@ -73,10 +73,24 @@ class Recipe:
     sharpness_match: bool = False
     scale_jitter: float = 0.0  # >0: random resized crops keeping this much area at least
     grayscale: float = 0.0  # probability of turning a training image grey
+    # source-neutral input (framing, resolution and encoding carry no signal):
+    # random framing, the crop's side a log-uniform share of the frame in this range (<1 zooms
+    # in, >1 zooms out with the frame mirrored at the edges); None = off
+    zoom: tuple[float, float] | None = None
+    # every image re-encoded at random: downscaled to a random side (96-320 px), JPEG at
+    # quality 55-95 three times in four (else lossless), scaled back to the input
+    reencode: bool = False
+    # sample so that every class, and every source inside a class, weighs the same (None:
+    # when there are several sources)
+    balance: bool | None = None
     # threshold policy: None = Youden's J on validation; a number = the most sensitive threshold
     # whose false-positive rate on validation reals stays at or under it
     max_fpr: float | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:  # a recipe read back from JSON has lists
+        if self.zoom is not None:
+            object.__setattr__(self, "zoom", tuple(float(z) for z in self.zoom))
 
     def replace(self, **changes: Any) -> Recipe:
         """A copy with the given fields changed; ``None`` values are ignored."""

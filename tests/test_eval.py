@@ -62,27 +62,64 @@ def trained(tiny_model, tmp_path_factory) -> Path:
     return out
 
 
-def test_eval_leaves_metrics_figures_and_threshold(trained, synth_small, tmp_path):
+def test_eval_leaves_metrics_figures_and_calibrates_only_when_asked(trained, synth_small,
+                                                                   tmp_path):
     from fakescan.data.synth import make_synth
 
     ood = tmp_path / "ood"
     make_synth(ood, n=30, seed=7, size_range=(64, 128))
+    card_before = (trained / "config.json").read_bytes()
     r = run_cli("eval", trained, "--data", synth_small, "--ood", ood)
     assert r.returncode == 0, r.stderr
-    assert "OOD (ood)" in r.stdout and "roc_auc" in r.stdout
+    assert "other sources" in r.stdout and "roc_auc" in r.stdout and "worst" in r.stdout
+    assert (trained / "config.json").read_bytes() == card_before  # eval changed nothing
     m = json.loads((trained / "metrics.json").read_text())
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
                 "threshold", "confusion_matrix"):
         assert key in m, key
-    assert m["threshold_calibrated_on"] == "valid" and m["split"] == "test"
+    assert m["split"] == "test" and not m["calibrated_now"]
+    assert m["threshold"] == json.loads(card_before)["threshold"]
     assert np.array(m["confusion_matrix"]).sum() == 12  # the test split of synth_small
-    assert m["ood"]["n"] == 30 and "real_called_fake" in m["ood"]
+    assert m["ood"]["ood"]["n"] == 30 and "real_called_fake" in m["ood"]["ood"]
+    assert set(m["cross_source"]["ood"]) >= {"accuracy", "roc_auc", "real_called_fake",
+                                             "fakes_detected", "tpr_at_fpr_0.05"}
     for f in ("confusion.png", "roc.png", "misclassified.csv", "misclassified.png",
-              "confusion_ood.png"):
+              "confusion_ood_ood.png"):
         assert (trained / f).is_file(), f
+    r = run_cli("eval", trained, "--data", synth_small, "--calibrate")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((trained / "metrics.json").read_text())
+    assert m["calibrated_now"] and m["threshold_calibrated_on"].startswith("valid")
     card = json.loads((trained / "config.json").read_text())
-    assert card["threshold"] == m["threshold"] and card["metrics"]["test"]["accuracy"] == m[
-        "accuracy"]
+    assert card["threshold"] == m["threshold"]
+
+
+def test_eval_reports_one_row_per_ood_set_and_the_worst(trained, synth_small, tmp_path):
+    """Several --ood sets, one of them a folder of real photos only."""
+    import shutil
+
+    from fakescan.data.synth import make_synth
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_synth(a, n=24, seed=21, size_range=(64, 128))
+    make_synth(b, n=40, seed=22, size_range=(64, 128))
+    reals = tmp_path / "reals_only"
+    (reals / "real").mkdir(parents=True)
+    for p in (b / "train" / "real").iterdir():
+        shutil.copy(p, reals / "real" / p.name)
+    r = run_cli("eval", trained, "--data", synth_small, "--ood", a, "--ood", reals, "--json",
+                "--out", tmp_path / "ev")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    rows = m["cross_source"]
+    assert set(rows) == {"a", "reals_only"}
+    assert rows["reals_only"]["fakes_detected"] is None  # no fakes there
+    assert rows["reals_only"]["roc_auc"] is None
+    assert rows["reals_only"]["n"] == len(list((reals / "real").iterdir()))
+    w = m["ood_worst"]
+    assert w["real_called_fake"] == max(r["real_called_fake"] for r in rows.values())
+    assert w["accuracy"] == min(r["accuracy"] for r in rows.values())
+    assert (tmp_path / "ev" / "metrics.json").is_file()
 
 
 def test_eval_unknown_split_is_one_error_line(trained, synth_small):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 class Sample:
     path: Path
     label: str
+    source: str = ""  # the dataset it came from (several ``--data`` folders train together)
 
 
 @dataclass
@@ -55,6 +57,9 @@ class Dataset:
     classes: tuple[str, ...]
     splits: dict[str, list[Sample]] = field(default_factory=dict)
     split_note: str = ""
+    # one entry per source dataset (name, path, layout, split, fingerprint, counts) when the
+    # dataset was put together from several (``load_sources``)
+    sources: list[dict] = field(default_factory=list)
 
     def samples(self) -> list[Sample]:
         return [s for split in self.splits.values() for s in split]
@@ -70,8 +75,13 @@ class Dataset:
         return out
 
     def fingerprint(self) -> str:
-        """SHA-256 over (split, label, relative path, size) of every sample: cheap and stable."""
+        """SHA-256 over (split, label, relative path, size) of every sample: cheap and stable
+        (for a multi-source dataset: over its sources' fingerprints)."""
         h = hashlib.sha256()
+        if self.sources:
+            for src in self.sources:
+                h.update(f"{src['name']}\0{src['fingerprint']}\n".encode())
+            return h.hexdigest()
         for name, samples in self.splits.items():
             for s in sorted(samples, key=lambda s: str(s.path)):
                 try:
@@ -117,6 +127,7 @@ def load_dataset(
     *,
     ratios: tuple[float, float, float] | None = DEFAULT_RATIOS,
     seed: int = 0,
+    min_classes: int = 2,
 ) -> Dataset:
     """Read the dataset at ``path`` (a folder or a CSV manifest).
 
@@ -125,6 +136,8 @@ def load_dataset(
         ratios: train/valid/test ratios for layouts without predefined splits; ``None``
             keeps such a dataset unsplit (one split named ``all``).
         seed: seed of the stratified split.
+        min_classes: 1 accepts a folder of one class (``real/`` only: a source of real
+            photos that widens the real side of a multi-source training set).
 
     Raises:
         DataError: missing path, empty class folder, or unrecognised layout.
@@ -136,23 +149,25 @@ def load_dataset(
     if root.is_file():
         if root.suffix.lower() != ".csv":
             raise DataError(f"{root} is a file but not a CSV manifest (path,label columns)")
-        return _load_manifest(root, ratios, seed)
+        return _load_manifest(root, ratios, seed, min_classes)
 
     for _ in range(4):  # descend through wrapper folders of unpacked archives
         subdirs = _subdirs(root)
         names = {d.name.lower(): d for d in subdirs}
         split_dirs = {SPLIT_ALIASES[n]: d for n, d in names.items() if n in SPLIT_ALIASES}
         if split_dirs:
-            return _load_splits(root, split_dirs)
+            return _load_splits(root, split_dirs, min_classes)
         ciplab = {m["label"].lower(): d for d in subdirs if (m := CIPLAB.match(d.name))}
         if len(ciplab) >= 2:
             samples = _read_class_folders(ciplab)
-            return _finish(root, "ciplab", samples, ratios, seed)
+            return _finish(root, "ciplab", samples, ratios, seed, min_classes)
         class_dirs = {d.name: d for d in subdirs}
         has_own_images = any(is_image_file(p) for p in root.iterdir())
-        if len(class_dirs) >= 2 and not has_own_images:
+        one_class = (min_classes == 1 and len(subdirs) == 1
+                     and any(is_image_file(p) for p in subdirs[0].iterdir()))
+        if (len(class_dirs) >= 2 or one_class) and not has_own_images:
             samples = _read_class_folders(class_dirs)
-            return _finish(root, "classes", samples, ratios, seed)
+            return _finish(root, "classes", samples, ratios, seed, min_classes)
         if len(subdirs) == 1 and not has_own_images:
             root = subdirs[0]
             continue
@@ -164,7 +179,7 @@ def load_dataset(
     )
 
 
-def _load_splits(root: Path, split_dirs: dict[str, Path]) -> Dataset:
+def _load_splits(root: Path, split_dirs: dict[str, Path], min_classes: int = 2) -> Dataset:
     splits: dict[str, list[Sample]] = {}
     labels: set[str] = set()
     for name in SPLITS:
@@ -178,9 +193,14 @@ def _load_splits(root: Path, split_dirs: dict[str, Path]) -> Dataset:
     if "train" not in splits:
         raise DataError(f"{root} has split folders but no train/ (or training/) folder")
     classes = order_classes(labels)
-    if len(classes) < 2:
-        raise DataError(f"{root} has only one class ({classes[0]}); need at least two")
+    _check_classes(root, classes, min_classes)
     return Dataset(root, "splits", classes, splits, "predefined splits")
+
+
+def _check_classes(root: Path, classes: tuple[str, ...], min_classes: int) -> None:
+    if len(classes) < min_classes:
+        raise DataError(f"{root} has only one class ({classes[0]}); need at least two (a "
+                        "one-class folder can join others: train --data A --data B)")
 
 
 def _finish(
@@ -189,12 +209,12 @@ def _finish(
     samples: list[Sample],
     ratios: tuple[float, float, float] | None,
     seed: int,
+    min_classes: int = 2,
 ) -> Dataset:
     from fakescan.data.split import stratified_split
 
     classes = order_classes({s.label for s in samples})
-    if len(classes) < 2:
-        raise DataError(f"{root} has only one class ({classes[0]}); need at least two")
+    _check_classes(root, classes, min_classes)
     if ratios is None:
         return Dataset(root, layout, classes, {"all": samples}, "unsplit")
     splits = stratified_split(samples, ratios, seed)
@@ -203,7 +223,7 @@ def _finish(
 
 
 def _load_manifest(
-    manifest: Path, ratios: tuple[float, float, float] | None, seed: int
+    manifest: Path, ratios: tuple[float, float, float] | None, seed: int, min_classes: int = 2
 ) -> Dataset:
     base = manifest.parent
     try:
@@ -251,5 +271,63 @@ def _load_manifest(
             name: [s for i, s in enumerate(samples) if split_of[i] == name] for name in SPLITS
         }
         splits = {k: v for k, v in splits.items() if v}
+        _check_classes(manifest, classes, min_classes)
         return Dataset(manifest, "manifest", classes, splits, "splits from the manifest")
-    return _finish(manifest, "manifest", samples, ratios, seed)
+    return _finish(manifest, "manifest", samples, ratios, seed, min_classes)
+
+
+def source_name(path: str | Path) -> str:
+    """The name a dataset goes by as a source: its folder's (or manifest's) name."""
+    p = Path(path)
+    return p.stem if p.is_file() else (p.resolve().name or str(p))
+
+
+def load_sources(
+    paths: list[str | Path],
+    *,
+    ratios: tuple[float, float, float] | None = DEFAULT_RATIOS,
+    seed: int = 0,
+    classes: tuple[str, ...] | None = None,
+    min_classes: int = 2,
+) -> Dataset:
+    """Several datasets as one: each is read and split on its own (so validation and test
+    hold every source), every sample keeps its source's name, and the splits are joined.
+
+    Args:
+        paths: dataset folders or manifests, in any layout; one-class folders are welcome.
+        ratios, seed: as for ``load_dataset``, applied to each source.
+        classes: keep only these classes (e.g. ``("real", "fake")`` to leave out a source's
+            ``edited`` class); ``None`` keeps every class.
+        min_classes: classes needed in all (1 for evaluating on real photos alone).
+
+    Raises:
+        DataError: a source that cannot be read, or fewer than two classes in all.
+    """
+    parts, names = [], []
+    for p in paths:
+        ds = load_dataset(p, ratios=ratios, seed=seed, min_classes=1)
+        name, k = source_name(p), 2
+        while name in names:
+            name, k = f"{source_name(p)}_{k}", k + 1
+        names.append(name)
+        parts.append((name, ds))
+    splits: dict[str, list[Sample]] = {}
+    sources = []
+    for name, ds in parts:
+        for split, samples in ds.splits.items():
+            splits.setdefault(split, []).extend(
+                Sample(s.path, s.label, name) for s in samples
+                if classes is None or s.label in classes)
+        sources.append({"name": name, "path": str(ds.root), "layout": ds.layout,
+                        "split": ds.split_note, "fingerprint": ds.fingerprint(),
+                        "counts": ds.counts()})
+    splits = {k: splits[k] for k in (*SPLITS, "all") if splits.get(k)}
+    found = order_classes({s.label for v in splits.values() for s in v})
+    root = parts[0][1].root if len(parts) == 1 else Path(os.path.commonpath(
+        [str(ds.root.resolve()) for _, ds in parts]))
+    if len(found) < max(min_classes, 1):
+        raise DataError(f"{', '.join(names)}: only the class {found[0] if found else '-'}; "
+                        "training needs at least two")
+    note = "; ".join(f"{n}: {ds.split_note}" for n, ds in parts)
+    layout = parts[0][1].layout if len(parts) == 1 else "sources"
+    return Dataset(root, layout, found, splits, note, sources)

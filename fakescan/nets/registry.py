@@ -27,6 +27,8 @@ class ArchSpec:
         recipe: the seed's default training recipe.
         source: where the architecture comes from (seed report and section).
         variants: named option sets worth listing in ``fakescan models``.
+        pretrained: a function returning the backbone's pretrained state dict (offline-safe,
+            raising ``WeightsUnavailableError`` with the fix), or ``None``.
     """
 
     name: str
@@ -35,6 +37,7 @@ class ArchSpec:
     recipe: Recipe
     source: str
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pretrained: Callable[[], Any] | None = None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -79,13 +82,15 @@ def register(
     recipe: Recipe,
     source: str,
     variants: dict[str, dict[str, Any]] | None = None,
+    pretrained: Callable[[], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a builder under ``name``. A second registration raises."""
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in _REGISTRY:
             raise ArchitectureError(f"architecture '{name}' is registered twice")
-        _REGISTRY[name] = ArchSpec(name, fn, preprocess, recipe, source, dict(variants or {}))
+        _REGISTRY[name] = ArchSpec(name, fn, preprocess, recipe, source, dict(variants or {}),
+                                   pretrained)
         return fn
 
     return deco

@@ -42,6 +42,71 @@ def should_cache(n: int, pp: Preprocess) -> bool:
     return n * 3 * pp.input_size**2 <= CACHE_LIMIT_BYTES
 
 
+class RandomZoom(torch.nn.Module):
+    """Random framing: a square window whose side is a log-uniform share ``s`` of the frame
+    (``s < 1`` zooms in, ``s > 1`` zooms out, the frame mirrored beyond its edges), centred
+    within +-10% of the middle, resized back to the input. Sources frame faces differently
+    (a face fills 0.55 of a StyleGAN frame, 0.86 of an Unsplash crop, 0.98 of a UTKFace
+    crop); spread over the same range, framing stops telling sources - and classes - apart.
+    """
+
+    def __init__(self, lo: float, hi: float) -> None:
+        super().__init__()
+        self.lo, self.hi = float(lo), float(hi)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        s = float(np.exp(torch.empty(1).uniform_(np.log(self.lo), np.log(self.hi)).item()))
+        jx, jy = (torch.empty(2).uniform_(-0.1, 0.1) * torch.tensor([w, h])).tolist()
+        side_w, side_h = max(2, round(s * w)), max(2, round(s * h))
+        left = round((w - side_w) / 2 + jx)
+        top = round((h - side_h) / 2 + jy)
+        if s > 1:  # mirror the frame out to the window, then take it
+            pl, pt = max(0, -left), max(0, -top)
+            pr, pb = max(0, left + side_w - w), max(0, top + side_h - h)
+            pl, pr = min(pl, w - 1), min(pr, w - 1)
+            pt, pb = min(pt, h - 1), min(pb, h - 1)
+            x = torch.nn.functional.pad(x[None].float(), (pl, pr, pt, pb), mode="reflect")[0]
+            left, top = left + pl, top + pt
+            x = x.round().to(torch.uint8)
+        left = min(max(0, left), x.shape[-1] - min(side_w, x.shape[-1]))
+        top = min(max(0, top), x.shape[-2] - min(side_h, x.shape[-2]))
+        x = x[..., top: top + side_h, left: left + side_w]
+        return v2.functional.resize(x, [h, w], antialias=True)
+
+
+def jpeg_roundtrip(hwc: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB uint8 image through a JPEG encode and decode (Pillow's libjpeg)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(hwc)).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+class RandomReencode(torch.nn.Module):
+    """Random resolution and encoding: down to a random side in ``sides``, JPEG at a random
+    quality with probability ``p_jpeg`` (else lossless), back to the input size. Sources come
+    at their own resolution and compression; after this, every training image has a random
+    history of both."""
+
+    def __init__(self, sides: tuple[int, int] = (96, 320), quality: tuple[int, int] = (55, 95),
+                 p_jpeg: float = 0.75) -> None:
+        super().__init__()
+        self.sides, self.quality, self.p_jpeg = sides, quality, p_jpeg
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        side = int(torch.randint(self.sides[0], self.sides[1] + 1, ()).item())
+        y = v2.functional.resize(x, [side, side], antialias=True) if side != h else x
+        if torch.rand(()).item() < self.p_jpeg:
+            q = int(torch.randint(self.quality[0], self.quality[1] + 1, ()).item())
+            y = torch.from_numpy(jpeg_roundtrip(y.permute(1, 2, 0).numpy(), q)).permute(2, 0, 1)
+        return v2.functional.resize(y, [h, w], antialias=True) if side != h else y
+
+
 def train_transform(recipe: Recipe, size: int) -> v2.Transform | None:
     """The seed augmentations (flip, rotation, colour jitter; seed 002's vertical flip), plus
     the optional CNNDetection blur + JPEG re-compression, sharpness jitter, scale jitter and
@@ -49,6 +114,8 @@ def train_transform(recipe: Recipe, size: int) -> v2.Transform | None:
     if not recipe.augment:
         return None
     t: list[v2.Transform] = [v2.RandomHorizontalFlip()]
+    if recipe.zoom:
+        t.append(RandomZoom(*recipe.zoom))
     if recipe.scale_jitter:
         # framing and face size stop carrying the label (the sources crop faces differently)
         t.append(v2.RandomResizedCrop(size, scale=(recipe.scale_jitter, 1.0), ratio=(0.8, 1.25),
@@ -72,6 +139,8 @@ def train_transform(recipe: Recipe, size: int) -> v2.Transform | None:
             p=0.67))
     if recipe.grayscale:
         t.append(v2.RandomGrayscale(recipe.grayscale))
+    if recipe.reencode:  # last: the model sees an image with a random history
+        t.append(RandomReencode())
     return v2.Compose(t)
 
 
@@ -133,13 +202,34 @@ class ImageSamples(TorchDataset):
         return x, y
 
 
+def balance_weights(samples: list[Sample]) -> torch.Tensor:
+    """Per-sample weights under which every class weighs the same, and inside a class every
+    source: a source of 2,000 real faces does not drown one of 500."""
+    groups: dict[tuple[str, str], int] = {}
+    for s in samples:
+        groups[(s.label, s.source)] = groups.get((s.label, s.source), 0) + 1
+    per_class: dict[str, int] = {}
+    for label, _ in groups:
+        per_class[label] = per_class.get(label, 0) + 1
+    n_classes = len(per_class)
+    w = [1.0 / (n_classes * per_class[s.label] * groups[(s.label, s.source)]) for s in samples]
+    return torch.tensor(w, dtype=torch.double)
+
+
 def make_loader(ds: ImageSamples, batch_size: int, *, shuffle: bool, seed: int, workers: int,
-                pin: bool) -> torch.utils.data.DataLoader:
+                pin: bool, weights: torch.Tensor | None = None) -> torch.utils.data.DataLoader:
+    """Batches of ``ds``; with ``weights``, an epoch of ``len(ds)`` draws (with replacement)
+    in proportion to them."""
     g = torch.Generator().manual_seed(seed)
+    sampler = None
+    if weights is not None:
+        sampler = torch.utils.data.WeightedRandomSampler(weights, len(ds), replacement=True,
+                                                         generator=g)
     return torch.utils.data.DataLoader(
         ds,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         generator=g,
         num_workers=workers,
         persistent_workers=workers > 0,

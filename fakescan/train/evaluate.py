@@ -1,7 +1,14 @@
-"""``fakescan eval``: test metrics, validation-calibrated threshold, OOD figures, error analysis.
+"""``fakescan eval``: test metrics, cross-source figures, error analysis, optional calibration.
 
-The threshold is calibrated on the validation split of the evaluated dataset (never on test,
-never on the OOD set) and saved into the model card, where ``scan`` reads it.
+The model is judged at the threshold its card holds (calibrated on its training sources'
+validation split when it was trained) unless ``calibrate`` asks for a new one from the
+evaluated data's validation split - never from test, never from an OOD set - which is then
+written into the card, where ``scan`` reads it. Evaluating changes nothing else about a model.
+
+Each ``--ood`` dataset gets a row (accuracy, ROC-AUC, real faces called fake, fakes detected,
+TPR at 5% FPR); one-class folders report what applies; a class the model does not know
+(``edited``, say, for a real/fake model) counts as fake. The worst value of each column is
+the "worst" row: what the model does on the hardest source it was shown.
 """
 
 from __future__ import annotations
@@ -9,12 +16,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fakescan.data import load_dataset
+from fakescan.data.layouts import Sample, load_sources, source_name
 from fakescan.device import pick_device, pick_dtype
 from fakescan.errors import DataError, UsageError
 from fakescan.store import load_model, write_card
@@ -27,28 +35,67 @@ from fakescan.train.metrics import (
     classification_report,
     negative_index,
     p_fake_from_probs,
+    per_source,
     predict_labels,
     roc_curve,
 )
 
+CROSS_SOURCE_KEYS = ("n", "accuracy", "roc_auc", "real_called_fake", "fakes_detected",
+                     "tpr_at_fpr_0.05")
+WORST = {"accuracy": min, "roc_auc": min, "real_called_fake": max, "fakes_detected": min,
+         "tpr_at_fpr_0.05": min}
+
 
 def _probs(lm, samples, device, dtype, batch_size, workers, perturb=None):
-    labels = tuple(lm.labels)
-    unknown = sorted({s.label for s in samples} - set(labels))
-    if unknown:
-        raise DataError(f"the data has classes {unknown} that the model does not know {labels}")
-    ds = ImageSamples(samples, labels, lm.preprocess, perturb=perturb)
+    ds = ImageSamples(samples, tuple(lm.labels), lm.preprocess, perturb=perturb)
     loader = make_loader(ds, batch_size, shuffle=False, seed=0, workers=workers, pin=False)
     probs, targets, loss = predict_probs(lm.model, loader, device, dtype, lm.preprocess)
     return probs, targets, loss
 
 
+def _known(samples: list[Sample], labels: list[str], strict: bool) -> list[Sample]:
+    """``samples`` with labels the model knows; an unknown non-real class counts as fake
+    (``strict``: refuse it instead)."""
+    unknown = sorted({s.label for s in samples} - set(labels))
+    if unknown and (strict or "fake" not in labels or "real" in unknown):
+        raise DataError(f"the data has classes {unknown} that the model does not know "
+                        f"{tuple(labels)}")
+    return [s if s.label in labels else Sample(s.path, "fake", s.source) for s in samples]
+
+
+def _writable_out(folder: Path, out: Path | None, name: str) -> Path:
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    if os.access(folder, os.W_OK):
+        return folder
+    fallback = Path("fakescan-eval") / name  # a read-only model (the shipped default)
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback
+
+
+def cross_source_row(rep: dict[str, Any]) -> dict[str, Any]:
+    """The figures that say how a model holds on one dataset."""
+    fd = rep.get("fake_called_real")
+    row = {k: rep.get(k) for k in CROSS_SOURCE_KEYS if k != "fakes_detected"}
+    row["fakes_detected"] = None if fd is None or _nan(fd) else 1.0 - fd
+    return {k: (None if isinstance(v, float) and _nan(v) else v) for k, v in row.items()}
+
+
+def worst_row(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": sum(r["n"] for r in rows.values())}
+    for k, pick in WORST.items():
+        vals = [r[k] for r in rows.values() if r.get(k) is not None]
+        out[k] = pick(vals) if vals else None
+    return out
+
+
 def evaluate(
     model_ref: str | Path,
-    data: Path,
+    data: Path | list[Path] | None = None,
     *,
     split: str = "test",
-    ood: Path | None = None,
+    ood: list[Path] | tuple[Path, ...] | Path | None = None,
     ratios: tuple[float, float, float] | None = None,
     seed: int | None = None,
     device: str = "auto",
@@ -57,111 +104,148 @@ def evaluate(
     workers: int = 2,
     robustness: bool = False,
     max_fpr: float | None = None,
+    calibrate: bool = False,
+    out: Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a model folder; writes metrics.json and figures into it and returns the metrics.
+    """Evaluate a model; writes ``metrics.json`` and figures (into the model folder, or
+    ``out``) and returns the metrics.
 
-    The threshold is calibrated on the validation split: Youden's J, or with ``max_fpr`` (default:
-    the recipe's) the most sensitive threshold that calls at most that share of reals fake."""
+    Args:
+        data: dataset(s) whose ``split`` is evaluated; default: the sources the model was
+            trained on (their test split, as the card recorded them).
+        ood: datasets from other sources, each evaluated whole.
+        calibrate: recalibrate the threshold on ``data``'s validation split (Youden's J, or
+            with ``max_fpr`` - default the recipe's - the most sensitive threshold that calls
+            at most that share of each source's reals fake) and write it into the card.
+    """
     lm = load_model(model_ref)
     card_data = lm.card.get("data", {})
+    if data is None:
+        data = [Path(s["path"]) for s in card_data.get("sources", [])] or (
+            [Path(card_data["path"])] if card_data.get("path") else [])
+        if not data:
+            raise UsageError("the model's card names no training data: pass --data")
+    datas = list(data) if isinstance(data, list | tuple) else [Path(data)]
+    oods = [] if ood is None else (list(ood) if isinstance(ood, list | tuple) else [ood])
     ratios = ratios or tuple(card_data.get("ratios", (0.8, 0.1, 0.1)))  # the training split
     seed = card_data.get("seed", 0) if seed is None else seed
-    ds = load_dataset(data, ratios=ratios, seed=seed)
+    kept = tuple(card_data["classes_kept"]) if card_data.get("classes_kept") else None
+    ds = load_sources(datas, ratios=ratios, seed=seed, classes=kept, min_classes=1)
     if split not in ds.splits:
-        raise UsageError(f"{data} has no '{split}' split (it has: {', '.join(ds.splits)})")
+        raise UsageError(f"{', '.join(map(str, datas))} has no '{split}' split (it has: "
+                         f"{', '.join(ds.splits)})")
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
     lm.model.to(dev)
     labels = lm.labels
     neg = negative_index(labels)
+    dest = _writable_out(lm.folder, out, lm.name)
 
-    threshold, calibrated_on = lm.threshold, lm.card.get("threshold_calibrated_on", "card")
+    threshold = lm.threshold
+    calibrated_on = lm.card.get("threshold_calibrated_on", "card")
     valid_report = None
-    if "valid" in ds.splits and split != "valid":
-        vp, vt, _ = _probs(lm, ds.splits["valid"], dev, dtype, batch_size, workers)
+    if (calibrate or max_fpr is not None) and "valid" in ds.splits and split != "valid":
+        vs = _known(ds.splits["valid"], labels, strict=True)
+        vp, vt, _ = _probs(lm, vs, dev, dtype, batch_size, workers)
         if max_fpr is None:
             max_fpr = lm.card.get("recipe", {}).get("max_fpr")
+        groups = np.array([s.source for s in vs])
+        n_src = len(set(groups.tolist()))
         threshold = calibrate_threshold((vt != neg).astype(int), p_fake_from_probs(vp, labels),
-                                        max_fpr)
-        calibrated_on = calibration_label(max_fpr)
+                                        max_fpr, groups if n_src > 1 else None)
+        calibrated_on = calibration_label(max_fpr, n_src) + f" of {source_name(datas[0])}" + (
+            f" and {len(datas) - 1} more" if len(datas) > 1 else "")
         valid_report = classification_report(vp, vt, labels, threshold)
 
-    samples = ds.splits[split]
+    samples = _known(ds.splits[split], labels, strict=True)
     probs, targets, loss = _probs(lm, samples, dev, dtype, batch_size, workers)
     report = classification_report(probs, targets, labels, threshold)
     report["loss"] = loss
-    out = lm.folder
+    pf = p_fake_from_probs(probs, labels)
+    groups = np.array([s.source for s in samples])
+    if len(set(groups.tolist())) > 1:
+        report["by_source"] = per_source((targets != neg).astype(int), pf, groups, threshold)
     curves = {split: _curve(probs, targets, labels, report["roc_auc"])}
 
     # Error analysis: misclassified list (most confident mistakes first) and thumbnail grid.
     pred = predict_labels(probs, labels, threshold)
-    pf = p_fake_from_probs(probs, labels)
     wrong = [
         {"path": str(s.path), "true": labels[t], "pred": labels[p], "p_fake": float(f)}
         for s, t, p, f in zip(samples, targets, pred, pf, strict=True) if t != p
     ]
     wrong.sort(key=lambda r: -abs(r["p_fake"] - threshold))
-    with open(out / "misclassified.csv", "w", newline="") as f:
+    with open(dest / "misclassified.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["path", "true", "pred", "p_fake"])
         w.writeheader()
         w.writerows(wrong)
     title = f"{lm.name}: misclassified on {split} ({len(wrong)} of {len(samples)})"
-    plots.misclassified_grid(wrong, out / "misclassified.png", title)
-    plots.confusion(report["confusion_matrix"], labels, out / "confusion.png",
+    plots.misclassified_grid(wrong, dest / "misclassified.png", title)
+    plots.confusion(report["confusion_matrix"], labels, dest / "confusion.png",
                     f"{lm.name} on {split} (threshold {threshold:.3f})")
 
     metrics: dict[str, Any] = {
         **{k: report[k] for k in ("accuracy", "precision", "recall", "f1", "roc_auc",
                                   "average_precision", "threshold", "confusion_matrix")},
         "model": lm.name,
-        "dataset": str(ds.root),
+        "dataset": ", ".join(str(d) for d in datas),
         "split": split,
         "threshold_calibrated_on": calibrated_on,
+        "calibrated_now": valid_report is not None,
         "details": report,
     }
     if valid_report is not None:
         metrics["valid"] = valid_report
-    if ood is not None:
-        ods = load_dataset(ood, ratios=None)
-        op, ot, oloss = _probs(lm, ods.samples(), dev, dtype, batch_size, workers)
-        orep = classification_report(op, ot, labels, threshold)
-        orep.update(loss=oloss, dataset=str(ods.root))
-        metrics["ood"] = orep
-        curves[f"OOD {Path(ood).name}"] = _curve(op, ot, labels, orep["roc_auc"])
-        plots.confusion(orep["confusion_matrix"], labels, out / "confusion_ood.png",
-                        f"{lm.name} on OOD {Path(ood).name}")
-    plots.roc(curves, out / "roc.png", f"{lm.name}: ROC (positive class: fake)")
+    ood_samples: dict[str, list[Sample]] = {}
+    if oods:
+        metrics["ood"], rows = {}, {}
+        for path in oods:
+            name = source_name(path)
+            while name in ood_samples:
+                name += "'"
+            ods = load_sources([path], ratios=None, min_classes=1)
+            smp = _known(ods.samples(), labels, strict=False)
+            op, ot, oloss = _probs(lm, smp, dev, dtype, batch_size, workers)
+            orep = classification_report(op, ot, labels, threshold)
+            orep.update(loss=oloss, dataset=str(ods.root))
+            metrics["ood"][name] = orep
+            rows[name] = cross_source_row(orep)
+            ood_samples[name] = smp
+            if not _nan(orep["roc_auc"]):
+                curves[f"OOD {name}"] = _curve(op, ot, labels, orep["roc_auc"])
+            plots.confusion(orep["confusion_matrix"], labels, dest / f"confusion_ood_{name}.png",
+                            f"{lm.name} on OOD {name}")
+        metrics["cross_source"] = rows
+        metrics["ood_worst"] = worst_row(rows)
+    plots.roc(curves, dest / "roc.png", f"{lm.name}: ROC (positive class: fake)")
     if robustness:
         from fakescan.train.robustness import SWEEP
 
-        sets = {split: samples}
-        if ood is not None:
-            sets[f"OOD {Path(ood).name}"] = ods.samples()
+        sets = {split: samples, **{f"OOD {k}": v for k, v in ood_samples.items()}}
         sweep: dict[str, list[dict[str, Any]]] = {}
         for name, smp in sets.items():
-            base = metrics["details"] if name == split else metrics["ood"]
-            rows = [_sweep_row("none", base)]
+            base = metrics["details"] if name == split else metrics["ood"][name[4:]]
+            rows_ = [_sweep_row("none", base)]
             for pert in SWEEP:
                 pp_, pt_, _ = _probs(lm, smp, dev, dtype, batch_size, workers, perturb=pert)
-                rows.append(_sweep_row(pert.name, classification_report(pp_, pt_, labels,
-                                                                        threshold)))
-            sweep[name] = rows
+                rows_.append(_sweep_row(pert.name, classification_report(pp_, pt_, labels,
+                                                                         threshold)))
+            sweep[name] = rows_
         metrics["robustness"] = sweep
-        plots.robustness(sweep, out / "robustness.png",
+        plots.robustness(sweep, dest / "robustness.png",
                          f"{lm.name}: robustness (threshold {threshold:.3f})")
-    (out / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2) + "\n")
+    metrics["written_to"] = str(dest)
+    (dest / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2) + "\n")
 
-    card = dict(lm.card)
-    card["threshold"] = threshold
-    card["threshold_calibrated_on"] = calibrated_on
-    card.setdefault("metrics", {})
-    card["metrics"][split] = {k: report[k] for k in ("accuracy", "precision", "recall", "f1",
-                                                     "roc_auc", "average_precision")}
-    if "ood" in metrics:
-        card["metrics"]["ood"] = {k: metrics["ood"][k] for k in ("accuracy", "roc_auc",
-                                                                "real_called_fake", "dataset")}
-    write_card(out, _clean(card))
+    if valid_report is not None:  # asked for: the new threshold is what scans will use
+        card = dict(lm.card)
+        card["threshold"] = threshold
+        card["threshold_calibrated_on"] = calibrated_on
+        write_card(lm.folder, _clean(card))
     return _clean(metrics)
+
+
+def _nan(v: Any) -> bool:
+    return isinstance(v, float) and not math.isfinite(v)
 
 
 def _sweep_row(name: str, rep: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from fakescan.config import Recipe
-from fakescan.data import load_dataset
+from fakescan.data.layouts import load_sources
 from fakescan.data.split import stratified_split
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
 from fakescan.errors import UsageError
@@ -39,6 +39,7 @@ from fakescan.store import (
 )
 from fakescan.train.data import (
     ImageSamples,
+    balance_weights,
     class_transforms,
     make_loader,
     preload,
@@ -50,6 +51,7 @@ from fakescan.train.metrics import (
     calibration_label,
     negative_index,
     p_fake_from_probs,
+    per_source,
 )
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "head_lr",
@@ -61,7 +63,7 @@ class TrainConfig:
     """Everything a training run depends on (saved, resolved, into the model card)."""
 
     arch: str
-    data: Path
+    data: Path | list[Path]  # one dataset, or several sources trained together
     out: Path
     recipe: Recipe
     arch_options: dict[str, Any] = field(default_factory=dict)
@@ -74,10 +76,17 @@ class TrainConfig:
     workers: int = 2
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     resume_epochs: int | None = None  # with resume: a new epoch budget (else the stored one)
+    classes: tuple[str, ...] | None = None  # keep only these classes of the data
+
+    @property
+    def datasets(self) -> list[Path]:
+        return [Path(d) for d in (self.data if isinstance(self.data, list | tuple)
+                                  else [self.data])]
 
 
 def _splits(cfg: TrainConfig):
-    ds = load_dataset(cfg.data, ratios=cfg.ratios, seed=cfg.recipe.seed)
+    ds = load_sources(cfg.datasets, ratios=cfg.ratios, seed=cfg.recipe.seed,
+                      classes=cfg.classes)
     train = ds.splits.get("train") or ds.splits.get("all")
     valid = ds.splits.get("valid")
     if not valid:  # no validation split: hold out 10% of train, stratified
@@ -159,14 +168,14 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
     model = spec.build(num_classes=len(classes), **cfg.arch_options)
     pretrained_from = None
     if hasattr(model, "load_backbone") and not cfg.resume:
-        from fakescan.train.pretrained import imagenet_resnet50_state, load_backbone_file
+        from fakescan.train.pretrained import load_backbone_file
 
         if cfg.backbone_weights:
             model.load_backbone(load_backbone_file(cfg.backbone_weights))
             pretrained_from = str(cfg.backbone_weights)
-        elif cfg.pretrained:
-            model.load_backbone(imagenet_resnet50_state())
-            pretrained_from = "torchvision ResNet50_Weights.DEFAULT"
+        elif cfg.pretrained and spec.pretrained is not None:
+            model.load_backbone(spec.pretrained())
+            pretrained_from = spec.source
 
     device = pick_device(cfg.device)
     dtype = pick_dtype(device, cfg.precision, training=True)
@@ -206,13 +215,18 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
                             train_cache, class_transform=class_transforms(recipe, classes))
     valid_ds = ImageSamples(valid_s, classes, pp, None, valid_cache)
     pin = device.type == "cuda"
+    n_sources = len({s.source for s in train_s})
+    balance = recipe.balance if recipe.balance is not None else n_sources > 1
+    weights = balance_weights(train_s) if balance else None
     valid_loader = make_loader(valid_ds, recipe.batch_size * 2, shuffle=False, seed=0,
                                workers=0 if cache else workers, pin=pin)
 
     total, trainable = count_parameters(model)
     console.print(
         f"[bold]{cfg.arch}[/] {cfg.arch_options or ''} on {ds.root} ({ds.split_note}): "
-        f"{len(train_s)} train / {len(valid_s)} valid, classes {list(classes)}; "
+        f"{len(train_s)} train / {len(valid_s)} valid, classes {list(classes)}"
+        f"{f', {n_sources} sources' if n_sources > 1 else ''}"
+        f"{' (balanced sampling)' if balance else ''}; "
         f"{trainable:,}/{total:,} trainable params; {device} {dtype_name(dtype)}",
         highlight=False,
     )
@@ -225,7 +239,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
         epoch_seed = recipe.seed * 100_003 + epoch
         torch.manual_seed(epoch_seed)
         loader = make_loader(train_ds, recipe.batch_size, shuffle=True, seed=epoch_seed,
-                             workers=workers, pin=pin)
+                             workers=workers, pin=pin, weights=weights)
         n_batches = len(loader) if cfg.steps_per_epoch is None else min(
             len(loader), cfg.steps_per_epoch)
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
@@ -294,8 +308,11 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
     probs, targets, val_loss = predict_probs(model, valid_loader, device, dtype, pp)
     neg = negative_index(classes)
     pf = p_fake_from_probs(probs, list(classes))
-    threshold = calibrate_threshold((targets != neg).astype(int), pf, recipe.max_fpr)
-    metrics = {"valid": {"loss": val_loss, "accuracy": float((probs.argmax(1) == targets).mean())}}
+    y = (targets != neg).astype(int)
+    groups = np.array([s.source for s in valid_s])
+    threshold = calibrate_threshold(y, pf, recipe.max_fpr, groups if n_sources > 1 else None)
+    metrics = {"valid": {"loss": val_loss, "accuracy": float((probs.argmax(1) == targets).mean()),
+                         "by_source": per_source(y, pf, groups, threshold)}}
     card = _card(cfg, ds, classes, pp, metrics, threshold, state, device, dtype, pretrained_from,
                  total, trainable)
     card["training"]["stopped_early"] = stopped_early
@@ -317,13 +334,15 @@ def _card(cfg, ds, classes, pp, metrics, threshold, state, device, dtype, pretra
         "positive_label": "fake",
         "preprocess": pp.to_dict(),
         "threshold": threshold,
-        "threshold_calibrated_on": calibration_label(cfg.recipe.max_fpr),
+        "threshold_calibrated_on": calibration_label(cfg.recipe.max_fpr, len(ds.sources)),
         "recipe": cfg.recipe.to_dict(),
         "params": {"total": total, "trainable": trainable},
         "data": {
             "path": str(ds.root), "layout": ds.layout, "split": ds.split_note,
             "ratios": list(cfg.ratios), "seed": cfg.recipe.seed,
             "fingerprint": ds.fingerprint(), "counts": ds.counts(),
+            "classes_kept": list(cfg.classes) if cfg.classes else None,
+            "sources": ds.sources,
         },
         "training": {
             "epochs_completed": state["epoch"], "best_epoch": state["best_epoch"],

@@ -32,6 +32,12 @@ PRESETS: dict[str, RecipePreset] = {
         summary="per-image normalised high-pass input, class-conditional sharpness matching, "
         "threshold at <= 5% false alarms on validation",
     ),
+    "cross_source": RecipePreset(
+        recipe={"zoom": (0.55, 1.25), "reencode": True, "max_fpr": 0.05},
+        summary="for several --data sources: framing, resolution and encoding made "
+        "source-neutral (random zoom 0.55-1.25, random re-encoding), classes and sources "
+        "sampled equally, threshold at <= 5% false alarms on each source's validation reals",
+    ),
 }
 
 

