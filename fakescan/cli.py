@@ -331,7 +331,8 @@ def train_cmd(
 
 @app.command("eval")
 def eval_cmd(
-    model: Annotated[str, typer.Argument(help="Model name in models/, or a model folder.")],
+    model: Annotated[str, typer.Argument(help="Model name in models/, or a model folder "
+                                         "[default: the shipped default detector].")] = "",
     data: Annotated[list[Path] | None, typer.Option(
         "--data", help="Dataset folder or CSV manifest (repeatable) whose --split is evaluated "
         "[default: the sources the model was trained on].")] = None,
@@ -414,7 +415,8 @@ def scan_cmd(
                             "from stdin."),
     ] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model name in models/, a model "
-                                       "folder, or an exported .onnx file.")] = "",
+                                       "folder, or an exported .onnx file [default: the "
+                                       "shipped default detector].")] = "",
     out_path: Annotated[str | None, typer.Option(
         "--out", "-o", help="Output file (default fakescan-scan.<format>); '-' is stdout.")] = None,
     fmt: Annotated[str | None, typer.Option(
@@ -468,8 +470,6 @@ def scan_cmd(
     from fakescan.scanner.inputs import iter_inputs
     from fakescan.scanner.output import format_for
 
-    if not model:
-        raise UsageError("--model is required (a name in models/, a folder or an .onnx file)")
     if not inputs and files_from is None:
         raise UsageError("nothing to scan: give files or folders, '-' or --files-from")
     fmt = format_for(out_path or "", fmt)
@@ -528,7 +528,8 @@ def scan_cmd(
 # ----------------------------------------------------------------------------- export
 @app.command("export")
 def export_cmd(
-    model: Annotated[str, typer.Argument(help="Model name in models/, or a model folder.")],
+    model: Annotated[str, typer.Argument(help="Model name in models/, or a model folder "
+                                         "[default: the shipped default detector].")] = "",
     onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the only format).")] = True,
     fp16: Annotated[bool, typer.Option("--fp16", help="Half-precision weights.")] = False,
     out_path: Annotated[Path | None, typer.Option(
@@ -557,7 +558,8 @@ def export_cmd(
 @app.command("bench")
 def bench_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name, folder, .onnx, or an "
-                                       "architecture name (random weights).")],
+                                       "architecture name (random weights) [default: the "
+                                       "shipped default detector].")] = "",
     images: Annotated[Path | None, typer.Option(
         help="Folder of images to time (default: generated 256-600 px JPEG faces).")] = None,
     device: Annotated[str | None, typer.Option(

@@ -67,11 +67,15 @@ def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = 
     from fakescan.store import load_model
 
     lm = load_model(model_ref)
-    out = Path(out) if out else lm.folder / ("model_fp16.onnx" if fp16 else "model.onnx")
+    name = "model_fp16.onnx" if fp16 else "model.onnx"
+    if out is None:  # beside the weights; a read-only model (the shipped default): here
+        out = lm.folder / name if os.access(lm.folder, os.W_OK) else Path(
+            f"{lm.name}{'_fp16' if fp16 else ''}.onnx")
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     s = lm.preprocess.input_size
     wrapped = _wrapper(lm.model)
-    tmp = out.with_name(out.name + ".tmp.onnx")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp.onnx")  # concurrent exporters
     import warnings
 
     with warnings.catch_warnings():
@@ -115,7 +119,7 @@ def parity_check(lm, onnx_path: Path, images: list | None, fp16: bool) -> dict[s
     import torch
 
     from fakescan.imaging import normalize
-    from fakescan.scanner.runtimes import onnx_session
+    from fakescan.onnxrt import onnx_session
 
     x = _parity_batch(lm, images)
     xf = normalize(x, lm.preprocess)

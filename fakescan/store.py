@@ -21,13 +21,30 @@ CARD = "config.json"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
 
 
+# The small default detector that ships inside the package (package data): found after an
+# editable install and from a wheel alike, used whenever no model is named.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
+DEFAULT_NAME = "default"
+
+
 def models_dir() -> Path:
     """The store: ``$FAKESCAN_MODELS`` or ``./models``."""
     return Path(os.environ.get("FAKESCAN_MODELS", "models"))
 
 
-def resolve_model_dir(ref: str | Path) -> Path:
-    """A model folder for ``ref``: a folder path, or a name inside the store."""
+def default_model_dir() -> Path:
+    if not (DEFAULT_MODEL_DIR / CARD).is_file():
+        raise ModelError(f"the default detector is missing from this installation "
+                         f"({DEFAULT_MODEL_DIR}); reinstall fakescan, or name a model")
+    return DEFAULT_MODEL_DIR
+
+
+def resolve_model_dir(ref: str | Path | None) -> Path:
+    """A model folder for ``ref``: a folder path, a name inside the store, or - for ``None``,
+    ``""`` or ``"default"`` (unless the store has a model of that name) - the shipped default
+    detector."""
+    if ref is None or str(ref) == "":
+        return default_model_dir()
     p = Path(ref)
     for cand in (p, models_dir() / str(ref)):
         if cand.is_dir() and (cand / CARD).is_file():
@@ -39,6 +56,15 @@ def resolve_model_dir(ref: str | Path) -> Path:
                     f"{cand} holds a pickled checkpoint ({pickles[0]}) and no {CARD}; fakescan "
                     "only loads safetensors model folders (pickles can run code on load)"
                 )
+    if str(ref) == DEFAULT_NAME:
+        return default_model_dir()
+    from fakescan.nets import list_archs  # (imports torch: on this error path only)
+
+    if str(ref) in list_archs():
+        raise ModelError(
+            f"no trained model '{ref}' yet: train one with `fakescan train --model {ref} "
+            f"--data DATA --out {models_dir() / str(ref)}`, or leave out --model to use the "
+            "shipped default detector")
     known = sorted(d.name for d in models_dir().glob("*/") if (d / CARD).is_file())
     hint = f"; models in {models_dir()}: {', '.join(known)}" if known else ""
     raise ModelError(f"no model folder '{ref}' (expected a folder with {CARD}){hint}")
@@ -121,7 +147,7 @@ class LoadedModel:
         self.name: str = card.get("name", folder.name)
 
 
-def load_model(ref: str | Path) -> LoadedModel:
+def load_model(ref: str | Path | None) -> LoadedModel:
     """Build the card's architecture and load its safetensors weights (eval mode, CPU)."""
     from fakescan.nets import create_model
 

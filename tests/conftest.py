@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# What scans build once (ONNX files, runtime choices) goes to a cache of the test run's own,
+# not the user's; subprocesses (run_cli) inherit it.
+os.environ.setdefault("FAKESCAN_CACHE", tempfile.mkdtemp(prefix="fakescan-test-cache-"))
 SHARED = Path(os.environ.get("FAKESCAN_SHARED", REPO.parent / "shared"))
 HARD = SHARED / "datasets" / "hard-fake-vs-real-faces"
 OOD = SHARED / "datasets" / "ood-ffhq-vs-stylegan2-dev"

@@ -95,11 +95,21 @@ def test_torch_and_onnx_runtimes_agree(tiny_model, corpus, tmp_path):
     import shutil
 
     model = tmp_path / "cnn"
-    shutil.copytree(tiny_model, model)  # the onnx runtime exports model.onnx into the folder
+    shutil.copytree(tiny_model, model)
+    model.chmod(0o555)  # a scan never writes into the model folder: read-only works
+    before = {p.name: p.stat().st_mtime_ns for p in model.iterdir()}
     paths = corpus[0][:120]
     t = _scan(model, paths, decoder="pil", runtime="torch", precision="fp32", workers=0)
     o = _scan(model, paths, decoder="pil", runtime="onnx", workers=0)
-    assert (model / "model.onnx").is_file()
+    _scan(model, paths[:8], decoder="pil", runtime="auto", workers=0)  # autotunes
+    model.chmod(0o755)
+    assert {p.name: p.stat().st_mtime_ns for p in model.iterdir()} == before  # untouched
+    assert not (model / "model.onnx").exists()  # built into the user cache instead
+    from fakescan.scanner.model import resolve_scan_model
+
+    cached = resolve_scan_model(model).onnx_file()
+    assert cached.is_file() and cached.is_relative_to(os.environ["FAKESCAN_CACHE"])
+    shutil.copy(cached, model / "model.onnx")  # as `fakescan export` leaves it
     delta = max(abs(a.p_fake - b.p_fake) for a, b in zip(t, o, strict=True))
     assert delta < ONNX_VS_TORCH_TOL and [r.label for r in t] == [r.label for r in o]
     # bf16 autocast (the CPU default here) against fp32: verdicts agree away from the threshold.

@@ -61,7 +61,9 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     for fold in args.folds.split(","):
         folder = root / f"without_{fold}"
-        if not (folder / "config.json").exists() or not (folder / "weights.safetensors").exists():
+        done = (folder / "config.json").exists() and "stopped_early" in json.loads(
+            (folder / "config.json").read_text()).get("training", {})
+        if not done:
             data = [str(p) for src, ps in TRAIN.items() if src != fold for p in ps]
             t0 = time.time()
             fakescan("train", *[x for p in data for x in ("--data", p)], "--class", "real",

@@ -45,17 +45,25 @@ class ScanModel:
             raise ModelError(f"{self.onnx_path} is an ONNX file: use --runtime onnx")
         return load_model(self.folder).model
 
-    def ensure_onnx(self) -> Path:
-        """The ONNX file to run; a model folder without one gets it exported (fp32) first."""
-        if self.onnx_path is not None and self.onnx_path.is_file():
+    def onnx_file(self, fp16: bool = False) -> Path:
+        """The ONNX file to run. An ``.onnx`` model is itself; a model folder's own export
+        (``fakescan export``) is used when it has one; otherwise the model is exported once
+        into the user cache, keyed by its weights - never into the model folder."""
+        name = "model_fp16.onnx" if fp16 else ONNX_NAME
+        if self.folder is None:
+            assert self.onnx_path is not None
             return self.onnx_path
-        assert self.folder is not None
-        from fakescan.export import export_onnx
+        own = self.folder / name
+        if own.is_file():
+            return own
+        from fakescan.cache import cache_dir
 
-        path = self.folder / ONNX_NAME
-        export_onnx(self.folder, path, parity=False)
-        self.onnx_path = path
-        return path
+        cached = cache_dir() / "onnx" / f"{self.name}-{(self.weights_sha256 or 'x')[:16]}" / name
+        if not cached.is_file():
+            from fakescan.export import export_onnx
+
+            export_onnx(self.folder, cached, fp16=fp16, parity=False)
+        return cached
 
 
 def _from_card(folder: Path, card: dict[str, Any]) -> ScanModel:
@@ -102,12 +110,13 @@ def check_external_data(m, path: Path) -> None:
             raise ModelError(f"{path}: external data '{loc}' points outside {base}; refused")
 
 
-def resolve_scan_model(ref: str | Path) -> ScanModel:
-    """A model name in the store, a model folder, or an exported ``.onnx`` file."""
+def resolve_scan_model(ref: str | Path | None) -> ScanModel:
+    """A model name in the store, a model folder, an exported ``.onnx`` file, or (``None``)
+    the shipped default detector."""
     from fakescan.store import read_card, resolve_model_dir
 
-    p = Path(ref)
-    if p.suffix == ".onnx":
+    p = Path(ref or ".")
+    if ref and p.suffix == ".onnx":
         if not p.is_file():
             raise ModelError(f"no ONNX file {p}")
         meta = read_onnx_metadata(p)

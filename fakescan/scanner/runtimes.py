@@ -10,16 +10,15 @@ Both take a uint8 N x 3 x S x S batch and return float32 probabilities (N x C).
 from __future__ import annotations
 
 import copy
-import ctypes
 import os
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 
+from fakescan.cache import cache_dir
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
 from fakescan.errors import UsageError
 from fakescan.imaging import normalize
+from fakescan.onnxrt import onnx_session
 from fakescan.scanner.model import ScanModel
 
 RUNTIMES = ("auto", "torch", "onnx")
@@ -90,46 +89,6 @@ class TorchRuntime(Runtime):
             return torch.softmax(logits.float(), 1).cpu().numpy()
 
 
-@cache
-def _loadable(lib: str) -> bool:
-    try:
-        ctypes.CDLL(lib)
-    except OSError:
-        return False
-    return True
-
-
-def onnx_providers(device: str) -> list:
-    """Execution providers that will really load here, best first."""
-    import onnxruntime as ort
-
-    avail = ort.get_available_providers()
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    idx = int(device.split(":")[1]) if ":" in device else 0
-    out: list = []
-    if "TensorrtExecutionProvider" in avail and _loadable("libnvinfer.so.10"):
-        cache_dir = os.environ.get("FAKESCAN_TRT_CACHE",
-                                   os.path.expanduser("~/.cache/fakescan/trt"))
-        out.append(("TensorrtExecutionProvider", {
-            "device_id": idx, "trt_fp16_enable": True, "trt_engine_cache_enable": True,
-            "trt_engine_cache_path": cache_dir}))
-    if "CUDAExecutionProvider" in avail:
-        out.append(("CUDAExecutionProvider", {"device_id": idx}))
-    return out + ["CPUExecutionProvider"]
-
-
-def onnx_session(path: Path, device: str = "cpu", threads: int | None = None):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        so.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), so, providers=onnx_providers(device))
-
-
 class OnnxRuntime(Runtime):
     name = "onnx"
 
@@ -140,15 +99,9 @@ class OnnxRuntime(Runtime):
         dev = pick_device(device)
         self.device = str(dev)
         self.sm = sm
-        path = sm.ensure_onnx()
-        if precision == "fp16" or (precision == "auto" and dev.type == "cuda"):
-            fp16 = path.with_name("model_fp16.onnx")
-            if sm.folder is not None and not fp16.is_file() and dev.type == "cuda":
-                from fakescan.export import export_onnx
-
-                export_onnx(sm.folder, fp16, fp16=True, parity=False)
-            if fp16.is_file():
-                path = fp16
+        # half precision where asked, and by default on CUDA; a file's own precision else
+        path = sm.onnx_file(fp16=precision == "fp16" or (precision == "auto"
+                                                         and dev.type == "cuda"))
         self.path = path
         self.session = onnx_session(path, self.device, threads)
         self.precision = "fp16" if "fp16" in path.name else "fp32"
@@ -186,8 +139,9 @@ def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
                  precision: str = "auto", batch_size: int = 32,
                  threads: int | None = None) -> Runtime:
     """``auto``: onnx for ``.onnx`` files; for model folders, the faster of torch and onnx on
-    this machine, measured once per (machine, device, batch size, precision) and remembered
-    in the model folder (``autotune.json``); torch when precision is forced to bf16."""
+    this machine, measured once per (machine, device, batch size, precision, weights) and
+    remembered in the user cache (``autotune.json``); torch when precision is forced to
+    bf16."""
     if runtime not in RUNTIMES:
         raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}")
     if runtime == "auto":
@@ -212,8 +166,7 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     key = "|".join([platform.node(), platform.processor() or platform.machine(),
                     str(os.cpu_count()), str(torch.get_num_threads()), dev, str(batch_size),
                     precision, sm.weights_sha256[:12]])
-    assert sm.folder is not None
-    cache = sm.folder / "autotune.json"
+    cache = cache_dir() / "autotune.json"
     try:
         known = json.loads(cache.read_text())
     except (OSError, ValueError):
@@ -243,9 +196,10 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     best = max(rates, key=rates.__getitem__)
     known[key] = {"runtime": best, "images_per_s": {k: round(v, 1) for k, v in rates.items()}}
     try:
-        tmp = cache.with_name(cache.name + ".tmp")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(known, indent=2) + "\n")
         os.replace(tmp, cache)
     except OSError:
-        pass  # a read-only model folder: measure again next time
+        pass  # no writable cache: measure again next time
     return cands[best]

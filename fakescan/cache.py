@@ -1,0 +1,20 @@
+"""The user cache: what fakescan builds once per machine and keeps outside model folders.
+
+A scan never writes into a model folder (it may be read-only: the shipped default detector
+lives inside the installed package). ONNX files built for the onnx runtime, runtime
+autotuning results and TensorRT engines go here instead, keyed by the weights' hash:
+``$FAKESCAN_CACHE``, else ``$XDG_CACHE_HOME/fakescan``, else ``~/.cache/fakescan``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("FAKESCAN_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "fakescan"
