@@ -99,20 +99,18 @@ def model_or_random(ref: str, tmp: Path) -> tuple[str, bool]:
             raise
     import torch
 
+    from fakescan.card import ModelCard
     from fakescan.nets import create_model, get_arch
-    from fakescan.store import WEIGHTS, save_tensors, sha256_file, write_card
+    from fakescan.store import WEIGHTS, save_tensors, sha256_file
 
     torch.manual_seed(0)
-    spec = get_arch(ref)
     model = create_model(ref, num_classes=2)
     folder = tmp / ref
     folder.mkdir(parents=True)
     save_tensors(model.state_dict(), folder / WEIGHTS)
-    write_card(folder, {
-        "name": ref, "architecture": ref, "arch_options": {}, "labels": ["real", "fake"],
-        "positive_label": "fake", "preprocess": spec.preprocess.to_dict(), "threshold": 0.5,
-        "weights_sha256": sha256_file(folder / WEIGHTS), "note": "random weights (bench only)",
-    })
+    ModelCard(name=ref, architecture=ref, labels=("real", "fake"),
+              preprocess=get_arch(ref).preprocess, weights_sha256=sha256_file(folder / WEIGHTS),
+              extra={"note": "random weights (bench only)"}).save(folder)
     return str(folder), True
 
 

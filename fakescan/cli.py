@@ -320,11 +320,11 @@ def train_cmd(
         workers=workers, ratios=check_ratios(ratios), resume_epochs=epochs,
     )
     card = train(cfg, console=err)
-    t = card["training"]
+    t = card.training
     out.print(
         f"model folder: {cfg.out}  (best epoch {t['best_epoch']} of {t['epochs_completed']}, "
-        f"val loss {t['best_val_loss']:.4f}, val acc {card['metrics']['valid']['accuracy']:.4f}, "
-        f"threshold {card['threshold']:.3f})",
+        f"val loss {t['best_val_loss']:.4f}, val acc {card.metrics['valid']['accuracy']:.4f}, "
+        f"threshold {card.threshold:.3f})",
         highlight=False,
     )
 

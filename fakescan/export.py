@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fakescan.card import ONNX_META_KEY
 from fakescan.errors import ModelError
 
 OPSET = 18
@@ -32,30 +33,6 @@ def _wrapper(model):
             return torch.softmax(self.m(image).float(), dim=1)
 
     return Probs(model).eval()
-
-
-def metadata(card: dict[str, Any], fp16: bool) -> dict[str, Any]:
-    pp = card["preprocess"]
-    return {
-        "format_version": 1,
-        "name": card.get("name"),
-        "architecture": card["architecture"],
-        "arch_options": card.get("arch_options", {}),
-        "input_size": pp["input_size"],
-        "mean": pp["mean"],
-        "std": pp["std"],
-        "resize": pp.get("resize", "bilinear_antialias"),
-        "color": "RGB",
-        "layout": "NCHW",
-        "input_name": "image",
-        "output_name": "probs",
-        "labels": card["labels"],
-        "positive_label": card.get("positive_label", "fake"),
-        "threshold": card.get("threshold", 0.5),
-        "weights_sha256": card.get("weights_sha256"),
-        "precision": "fp16" if fp16 else "fp32",
-        "opset": OPSET,
-    }
 
 
 def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = False,
@@ -94,7 +71,8 @@ def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = 
         m = _to_fp16(m)
     del m.metadata_props[:]
     entry = m.metadata_props.add()
-    entry.key, entry.value = "fakescan", json.dumps(metadata(lm.card, fp16))
+    entry.key, entry.value = ONNX_META_KEY, json.dumps(lm.card.onnx_metadata(fp16=fp16,
+                                                                             opset=OPSET))
     m.producer_name = "fakescan"
     onnx.checker.check_model(m)
     onnx.save(m, str(tmp))
@@ -127,10 +105,9 @@ def parity_check(lm, onnx_path: Path, images: list | None, fp16: bool) -> dict[s
         pt = torch.softmax(lm.model(xf).float(), 1).numpy()
     sess = onnx_session(onnx_path, "cpu")
     po = sess.run(["probs"], {"image": xf.numpy()})[0]
-    pos = list(lm.labels).index(lm.card.get("positive_label", "fake"))
-    thr = float(lm.card.get("threshold", 0.5))
-    delta = float(np.abs(pt[:, pos] - po[:, pos]).max())
-    agree = float(((pt[:, pos] >= thr) == (po[:, pos] >= thr)).mean())
+    card = lm.card
+    delta = float(np.abs(card.p_fake(pt) - card.p_fake(po)).max())
+    agree = float((card.verdict(pt) == card.verdict(po)).mean())
     tol = PARITY_TOLERANCE_FP16 if fp16 else PARITY_TOLERANCE
     return {"images": int(len(x)), "max_abs_delta_p_fake": delta, "verdict_agreement": agree,
             "tolerance": tol, "ok": bool(delta <= tol and agree == 1.0)}
@@ -145,7 +122,7 @@ def _parity_batch(lm, images):
     if images is None:
         from fakescan.data.layouts import list_images
 
-        root = lm.card.get("data", {}).get("path")  # (Path("") would be the current folder)
+        root = lm.card.data.get("path")  # (Path("") would be the current folder)
         images = list_images(Path(root))[:32] if root and Path(root).is_dir() else []
         if not images:
             from fakescan.data.synth import synth_image

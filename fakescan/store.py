@@ -7,17 +7,18 @@ holds only a pickled checkpoint (``.pt``/``.pth``/``.bin``/``.ckpt``) is refused
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fakescan.card import CARD_FILE as CARD
+from fakescan.card import ModelCard
 from fakescan.config import Preprocess
 from fakescan.errors import ModelError
 
 WEIGHTS = "weights.safetensors"
-CARD = "config.json"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
 
 
@@ -70,21 +71,6 @@ def resolve_model_dir(ref: str | Path | None) -> Path:
     raise ModelError(f"no model folder '{ref}' (expected a folder with {CARD}){hint}")
 
 
-def read_card(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((Path(folder) / CARD).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelError(f"cannot read {Path(folder) / CARD}: {e}") from None
-
-
-def write_card(folder: Path, card: dict[str, Any]) -> None:
-    """Write the card atomically (a crash never leaves half a JSON file)."""
-    folder = Path(folder)
-    tmp = folder / (CARD + ".tmp")
-    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, folder / CARD)
-
-
 def save_tensors(tensors: dict[str, Any], path: Path, metadata: dict[str, str] | None = None):
     """Save a flat dict of tensors as safetensors, atomically."""
     from safetensors.torch import save_file
@@ -134,17 +120,29 @@ def versions() -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
 class LoadedModel:
-    """A model folder loaded for inference: the module, its card and its preprocessing."""
+    """A model folder loaded for inference: the module and its card."""
 
-    def __init__(self, folder: Path, model: Any, card: dict[str, Any]) -> None:
-        self.folder = folder
-        self.model = model
-        self.card = card
-        self.preprocess = Preprocess.from_dict(card["preprocess"])
-        self.labels: list[str] = list(card["labels"])
-        self.threshold: float = float(card.get("threshold", 0.5))
-        self.name: str = card.get("name", folder.name)
+    folder: Path
+    model: Any
+    card: ModelCard
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def preprocess(self) -> Preprocess:
+        return self.card.preprocess
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.card.labels)
+
+    @property
+    def threshold(self) -> float:
+        return self.card.threshold
 
 
 def load_model(ref: str | Path | None) -> LoadedModel:
@@ -152,19 +150,12 @@ def load_model(ref: str | Path | None) -> LoadedModel:
     from fakescan.nets import create_model
 
     folder = resolve_model_dir(ref)
-    card = read_card(folder)
-    try:
-        model = create_model(
-            card["architecture"], num_classes=len(card["labels"]), **card.get("arch_options", {})
-        )
-    except KeyError as e:
-        raise ModelError(f"{folder / CARD} lacks the key {e}") from None
+    card = ModelCard.load(folder)
+    model = create_model(card.architecture, num_classes=len(card.labels), **card.arch_options)
     state = load_tensors(folder / WEIGHTS)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[0]
-        raise ModelError(
-            f"{folder / WEIGHTS} does not fit {card['architecture']}: {first}"
-        ) from None
+        raise ModelError(f"{folder / WEIGHTS} does not fit {card.architecture}: {first}") from None
     return LoadedModel(folder, model.eval(), card)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fakescan.card import DecisionRule
 from fakescan.train.metrics import (
     average_precision,
     calibrate_threshold,
     classification_report,
-    predict_labels,
     roc_auc,
 )
 from tests.conftest import run_cli
@@ -46,8 +46,9 @@ def test_multiclass_report_treats_every_non_real_class_as_fake():
     labels = ["real", "deepfake", "synthetic"]
     probs = np.array([[0.8, 0.1, 0.1], [0.1, 0.7, 0.2], [0.3, 0.2, 0.5], [0.6, 0.3, 0.1]])
     targets = np.array([0, 1, 2, 2])
-    assert predict_labels(probs, labels, 0.5).tolist() == [0, 1, 2, 0]
-    r = classification_report(probs, targets, labels, 0.5)
+    rule = DecisionRule(tuple(labels))
+    assert rule.verdict(probs, 0.5).tolist() == [0, 1, 2, 0]
+    r = classification_report(probs, targets, rule, 0.5)
     assert r["accuracy"] == 0.75 and r["precision"] == 1.0 and r["recall"] == pytest.approx(2 / 3)
     assert np.array(r["confusion_matrix"]).sum() == 4
     assert set(r["per_class"]) == set(labels)

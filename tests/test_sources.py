@@ -111,15 +111,15 @@ def test_training_on_several_sources_records_them(three_sources, tmp_path):
     out = tmp_path / "multi"
     card = train(TrainConfig("simplecnn", [r / "alpha", r / "gamma_reals", r / "delta"], out,
                              recipe, workers=0, classes=("real", "fake")))
-    srcs = card["data"]["sources"]
+    srcs = card.data["sources"]
     assert [s["name"] for s in srcs] == ["alpha", "gamma_reals", "delta"]
     assert all(len(s["fingerprint"]) == 64 and s["counts"] for s in srcs)
-    assert card["data"]["classes_kept"] == ["real", "fake"]
-    assert card["labels"] == ["real", "fake"]
-    assert card["threshold_calibrated_on"] == "valid, max FPR 0.1 in each of 3 sources"
-    by = card["metrics"]["valid"]["by_source"]
+    assert card.data["classes_kept"] == ["real", "fake"]
+    assert card.labels == ("real", "fake")
+    assert card.threshold_calibrated_on == "valid, max FPR 0.1 in each of 3 sources"
+    by = card.metrics["valid"]["by_source"]
     assert set(by) == {"alpha", "gamma_reals", "delta"}
     assert by["gamma_reals"]["fakes_detected"] is None
-    assert list(card["recipe"]["zoom"]) == [0.8, 1.2] and card["recipe"]["reencode"]
     saved = json.loads((Path(out) / "config.json").read_text())
+    assert saved["recipe"]["zoom"] == [0.8, 1.2] and saved["recipe"]["reencode"]
     assert saved["data"]["sources"] == srcs

@@ -68,7 +68,8 @@ def test_resume_continues_without_gap_or_repeat(synth_small, tmp_path):
     # Seeded per-epoch order and augmentation: the resumed run retraces the uninterrupted one.
     for ra, rb in zip(a, b, strict=True):
         assert float(ra["val_loss"]) == pytest.approx(float(rb["val_loss"]), rel=1e-4, abs=1e-5)
-    assert resumed["training"]["epochs_completed"] == full["training"]["epochs_completed"] == 3
+    assert resumed.training["epochs_completed"] == full.training["epochs_completed"] == 3
+    assert resumed_cfg.recipe.epochs == 1  # train() does not change the config it is given
 
 
 def test_resnet_ft_param_groups_and_trainable_count():
@@ -96,7 +97,7 @@ def test_resnet_frozen_backbone_and_bn_stats_unchanged_by_training(synth_small, 
     cfg.backbone_weights = tmp_path / "backbone.safetensors"
     cfg.steps_per_epoch = 2
     card = train(cfg)
-    assert card["params"] == {"total": 24_033_090, "trainable": 525_058}
+    assert card.params == {"total": 24_033_090, "trainable": 525_058}
     after = load_tensors(tmp_path / "m" / "weights.safetensors")
     for k, v in backbone.items():
         if not k.startswith("fc."):

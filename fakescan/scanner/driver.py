@@ -27,6 +27,7 @@ from fakescan.scanner.rows import Row
 class Summary:
     out: str
     model: str
+    is_fake: Callable[[str], bool]  # the model card's rule for a verdict's label
     scanned: int = 0  # rows written by this run
     resumed: int = 0  # rows already in the file
     fake: int = 0
@@ -54,7 +55,7 @@ class Summary:
             if r.status != "ok":
                 self.errors += 1
                 self.error_codes[r.error_code] = self.error_codes.get(r.error_code, 0) + 1
-            elif r.is_fake:
+            elif self.is_fake(r.label):
                 self.fake += 1
             else:
                 self.real += 1
@@ -75,11 +76,12 @@ def run_scan(paths: Iterable[str], opts: ScanOptions, *, out: str, fmt: str,
     output = Output(out, fmt, sm.identity, resume=resume, overwrite=overwrite,
                     meta={"threshold": opts.threshold if opts.threshold is not None
                           else sm.threshold})
-    summary = Summary(out=out, model=sm.identity)
+    summary = Summary(out=out, model=sm.identity, is_fake=sm.card.is_fake)
     prev = output.previous
     summary.resumed = len(output.done)
-    summary.fake, summary.errors = prev["fake"], prev["error"]
-    summary.real = prev["ok"] - prev["fake"]
+    summary.fake = sum(n for label, n in prev["labels"].items() if sm.card.is_fake(label))
+    summary.errors = prev["error"]
+    summary.real = prev["ok"] - summary.fake
     todo = (p for p in paths if p not in output.done)  # --resume: rows already written
     t0 = time.perf_counter()
     try:

@@ -83,27 +83,22 @@ class ScanCore:
         self.runtime = runtime
         self.decoder = decoder
         self.threshold = sm.threshold if threshold is None else float(threshold)
-        self.pos = sm.positive_index
-        self.others = [i for i in range(len(sm.labels)) if i != self.pos]
 
     def rows(self, dec: Decoded) -> list[Row]:
-        probs = self.runtime(dec.images) if dec.ok else np.zeros((0, len(self.sm.labels)))
+        card = self.sm.card
+        probs = self.runtime(dec.images) if dec.ok else np.zeros((0, len(card.labels)))
+        p_fake, verdict = card.p_fake(probs), card.verdict(probs, self.threshold)
         out = []
         by_item = dict(zip(dec.ok, range(len(dec.ok)), strict=True))
         for i, it in enumerate(dec.items):
-            common = {"model": self.sm.identity, "decoder": it.decoder,
+            common = {"model": card.identity, "decoder": it.decoder,
                       "width": it.width, "height": it.height, "warning": it.warning}
             if it.error is not None:
                 out.append(Row.failed(it.path, it.error.code, str(it.error), **common))
                 continue
-            p = probs[by_item[i]]
-            pf = float(p[self.pos])
-            if pf >= self.threshold:
-                label = self.sm.positive_label
-            else:
-                label = self.sm.labels[max(self.others, key=lambda j: p[j])]
-            out.append(Row(path=it.path, label=label, p_fake=pf, threshold=self.threshold,
-                           **common))
+            k = by_item[i]
+            out.append(Row(path=it.path, label=card.labels[verdict[k]], p_fake=float(p_fake[k]),
+                           threshold=self.threshold, **common))
         return out
 
     def __call__(self, paths: list[str]) -> list[Row]:

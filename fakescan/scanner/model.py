@@ -1,8 +1,10 @@
 """What a scan needs to know about a model, from a model folder or from an ``.onnx`` file alone.
 
-``ScanModel`` carries the preprocessing, labels, threshold and identity (``name@sha256[:12]``
-of the weights, the same for a folder and for the ONNX file exported from it), and knows how
-to give each runtime what it runs: the torch module (folders only) or an ONNX file.
+``ScanModel`` is the model's ``ModelCard`` (preprocessing, labels, threshold, the decision rule
+and the identity ``name@sha256[:12]``, the same for a folder and for the ONNX file exported
+from it) plus where its weights are, and knows how to give each runtime what it runs: the
+torch module (folders only) or an ONNX file. A scan only reads its model: an ONNX file a
+folder lacks is built once into the user cache, never into the folder.
 """
 
 from __future__ import annotations
@@ -12,31 +14,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fakescan.config import Preprocess
+from fakescan.card import ONNX_META_KEY, ModelCard
 from fakescan.errors import ModelError
 
 ONNX_NAME = "model.onnx"
-META_KEY = "fakescan"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScanModel:
-    name: str
-    preprocess: Preprocess
-    labels: list[str]
-    positive_label: str
-    threshold: float
-    weights_sha256: str
+    card: ModelCard
     folder: Path | None = None  # a model folder (torch runtime available)
-    onnx_path: Path | None = None  # an ONNX file, when one exists
+    onnx_path: Path | None = None  # an ``.onnx`` model file
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def preprocess(self):
+        return self.card.preprocess
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.card.labels
+
+    @property
+    def threshold(self) -> float:
+        return self.card.threshold
 
     @property
     def identity(self) -> str:
-        return f"{self.name}@{(self.weights_sha256 or 'unknown')[:12]}"
-
-    @property
-    def positive_index(self) -> int:
-        return self.labels.index(self.positive_label)
+        return self.card.identity
 
     def load_torch(self):
         from fakescan.store import load_model
@@ -49,35 +57,22 @@ class ScanModel:
         """The ONNX file to run. An ``.onnx`` model is itself; a model folder's own export
         (``fakescan export``) is used when it has one; otherwise the model is exported once
         into the user cache, keyed by its weights - never into the model folder."""
-        name = "model_fp16.onnx" if fp16 else ONNX_NAME
         if self.folder is None:
             assert self.onnx_path is not None
             return self.onnx_path
+        name = "model_fp16.onnx" if fp16 else ONNX_NAME
         own = self.folder / name
         if own.is_file():
             return own
         from fakescan.cache import cache_dir
 
-        cached = cache_dir() / "onnx" / f"{self.name}-{(self.weights_sha256 or 'x')[:16]}" / name
+        sha = (self.card.weights_sha256 or "x")[:16]
+        cached = cache_dir() / "onnx" / f"{self.name}-{sha}" / name
         if not cached.is_file():
             from fakescan.export import export_onnx
 
             export_onnx(self.folder, cached, fp16=fp16, parity=False)
         return cached
-
-
-def _from_card(folder: Path, card: dict[str, Any]) -> ScanModel:
-    labels = list(card["labels"])
-    pos = card.get("positive_label", "fake")
-    if pos not in labels:
-        raise ModelError(f"{folder}: positive label {pos!r} is not one of {labels}")
-    onnx = folder / ONNX_NAME
-    return ScanModel(
-        name=card.get("name", folder.name), preprocess=Preprocess.from_dict(card["preprocess"]),
-        labels=labels, positive_label=pos, threshold=float(card.get("threshold", 0.5)),
-        weights_sha256=card.get("weights_sha256") or "", folder=folder,
-        onnx_path=onnx if onnx.is_file() else None,
-    )
 
 
 def read_onnx_metadata(path: Path) -> dict[str, Any]:
@@ -90,12 +85,13 @@ def read_onnx_metadata(path: Path) -> dict[str, Any]:
         raise ModelError(f"{path} is not a readable ONNX file: {e}") from None
     check_external_data(m, path)
     props = {p.key: p.value for p in m.metadata_props}
-    if META_KEY not in props:
-        raise ModelError(f"{path} has no '{META_KEY}' metadata; export it with fakescan export")
+    if ONNX_META_KEY not in props:
+        raise ModelError(f"{path} has no '{ONNX_META_KEY}' metadata; export it with fakescan "
+                         "export")
     try:
-        return json.loads(props[META_KEY])
+        return json.loads(props[ONNX_META_KEY])
     except json.JSONDecodeError as e:
-        raise ModelError(f"{path}: '{META_KEY}' metadata is not JSON: {e}") from None
+        raise ModelError(f"{path}: '{ONNX_META_KEY}' metadata is not JSON: {e}") from None
 
 
 def check_external_data(m, path: Path) -> None:
@@ -113,24 +109,14 @@ def check_external_data(m, path: Path) -> None:
 def resolve_scan_model(ref: str | Path | None) -> ScanModel:
     """A model name in the store, a model folder, an exported ``.onnx`` file, or (``None``)
     the shipped default detector."""
-    from fakescan.store import read_card, resolve_model_dir
+    from fakescan.store import resolve_model_dir
 
     p = Path(ref or ".")
     if ref and p.suffix == ".onnx":
         if not p.is_file():
             raise ModelError(f"no ONNX file {p}")
-        meta = read_onnx_metadata(p)
-        try:
-            return ScanModel(
-                name=meta.get("name", p.stem), preprocess=Preprocess.from_dict(meta),
-                labels=list(meta["labels"]), positive_label=meta["positive_label"],
-                threshold=float(meta["threshold"]), weights_sha256=meta["weights_sha256"],
-                onnx_path=p,
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise ModelError(f"{p}: '{META_KEY}' metadata lacks or mangles {e}") from None
+        card = ModelCard.from_onnx_metadata(read_onnx_metadata(p), f"{p} ({ONNX_META_KEY} "
+                                            "metadata)")
+        return ScanModel(card, onnx_path=p)
     folder = resolve_model_dir(ref)
-    try:
-        return _from_card(folder, read_card(folder))
-    except KeyError as e:
-        raise ModelError(f"{folder}/config.json lacks the key {e}") from None
+    return ScanModel(ModelCard.load(folder), folder=folder)

@@ -112,7 +112,8 @@ class Output:
         self.model_id = model_id
         self.meta = meta or {}
         self.done: set[str] = set()
-        self.previous = {"ok": 0, "fake": 0, "error": 0}
+        # what the resumed part of the file holds: rows ok / error, and ok rows per label
+        self.previous: dict[str, Any] = {"ok": 0, "error": 0, "labels": {}}
         self.stdout = path == "-"
         self.codec = CODECS[fmt]
         if self.stdout:
@@ -174,7 +175,8 @@ class Output:
             self.done.add(path)
             if r.get("status") == "ok":
                 self.previous["ok"] += 1
-                self.previous["fake"] += r.get("label") == "fake"
+                label = r.get("label", "")
+                self.previous["labels"][label] = self.previous["labels"].get(label, 0) + 1
             else:
                 self.previous["error"] += 1
 

@@ -53,6 +53,3 @@ class Row:
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in FIELDS}
 
-    @property
-    def is_fake(self) -> bool:
-        return self.status == "ok" and self.label == "fake"

@@ -165,7 +165,7 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     dev = str(pick_device(device))
     key = "|".join([platform.node(), platform.processor() or platform.machine(),
                     str(os.cpu_count()), str(torch.get_num_threads()), dev, str(batch_size),
-                    precision, sm.weights_sha256[:12]])
+                    precision, sm.card.weights_sha256[:12]])
     cache = cache_dir() / "autotune.json"
     try:
         known = json.loads(cache.read_text())

@@ -25,7 +25,7 @@ import numpy as np
 from fakescan.data.layouts import Sample, load_sources, source_name
 from fakescan.device import pick_device, pick_dtype
 from fakescan.errors import DataError, UsageError
-from fakescan.store import load_model, write_card
+from fakescan.store import load_model
 from fakescan.train import plots
 from fakescan.train.data import ImageSamples, make_loader
 from fakescan.train.fit import predict_probs
@@ -33,10 +33,7 @@ from fakescan.train.metrics import (
     calibrate_threshold,
     calibration_label,
     classification_report,
-    negative_index,
-    p_fake_from_probs,
     per_source,
-    predict_labels,
     roc_curve,
 )
 
@@ -119,7 +116,8 @@ def evaluate(
             at most that share of each source's reals fake) and write it into the card.
     """
     lm = load_model(model_ref)
-    card_data = lm.card.get("data", {})
+    card = lm.card
+    card_data = card.data
     if data is None:
         data = [Path(s["path"]) for s in card_data.get("sources", [])] or (
             [Path(card_data["path"])] if card_data.get("path") else [])
@@ -138,37 +136,37 @@ def evaluate(
     dtype = pick_dtype(dev, precision)
     lm.model.to(dev)
     labels = lm.labels
-    neg = negative_index(labels)
+    neg = card.negative_index
     dest = _writable_out(lm.folder, out, lm.name)
 
-    threshold = lm.threshold
-    calibrated_on = lm.card.get("threshold_calibrated_on", "card")
+    threshold = card.threshold
+    calibrated_on = card.threshold_calibrated_on
     valid_report = None
     if (calibrate or max_fpr is not None) and "valid" in ds.splits and split != "valid":
         vs = _known(ds.splits["valid"], labels, strict=True)
         vp, vt, _ = _probs(lm, vs, dev, dtype, batch_size, workers)
         if max_fpr is None:
-            max_fpr = lm.card.get("recipe", {}).get("max_fpr")
+            max_fpr = card.recipe.get("max_fpr")
         groups = np.array([s.source for s in vs])
         n_src = len(set(groups.tolist()))
-        threshold = calibrate_threshold((vt != neg).astype(int), p_fake_from_probs(vp, labels),
-                                        max_fpr, groups if n_src > 1 else None)
+        threshold = calibrate_threshold((vt != neg).astype(int), card.p_fake(vp), max_fpr,
+                                        groups if n_src > 1 else None)
         calibrated_on = calibration_label(max_fpr, n_src) + f" of {source_name(datas[0])}" + (
             f" and {len(datas) - 1} more" if len(datas) > 1 else "")
-        valid_report = classification_report(vp, vt, labels, threshold)
+        valid_report = classification_report(vp, vt, card, threshold)
 
     samples = _known(ds.splits[split], labels, strict=True)
     probs, targets, loss = _probs(lm, samples, dev, dtype, batch_size, workers)
-    report = classification_report(probs, targets, labels, threshold)
+    report = classification_report(probs, targets, card, threshold)
     report["loss"] = loss
-    pf = p_fake_from_probs(probs, labels)
+    pf = card.p_fake(probs)
     groups = np.array([s.source for s in samples])
     if len(set(groups.tolist())) > 1:
         report["by_source"] = per_source((targets != neg).astype(int), pf, groups, threshold)
-    curves = {split: _curve(probs, targets, labels, report["roc_auc"])}
+    curves = {split: _curve(card, probs, targets, report["roc_auc"])}
 
     # Error analysis: misclassified list (most confident mistakes first) and thumbnail grid.
-    pred = predict_labels(probs, labels, threshold)
+    pred = card.verdict(probs, threshold)
     wrong = [
         {"path": str(s.path), "true": labels[t], "pred": labels[p], "p_fake": float(f)}
         for s, t, p, f in zip(samples, targets, pred, pf, strict=True) if t != p
@@ -205,13 +203,13 @@ def evaluate(
             ods = load_sources([path], ratios=None, min_classes=1)
             smp = _known(ods.samples(), labels, strict=False)
             op, ot, oloss = _probs(lm, smp, dev, dtype, batch_size, workers)
-            orep = classification_report(op, ot, labels, threshold)
+            orep = classification_report(op, ot, card, threshold)
             orep.update(loss=oloss, dataset=str(ods.root))
             metrics["ood"][name] = orep
             rows[name] = cross_source_row(orep)
             ood_samples[name] = smp
             if not _nan(orep["roc_auc"]):
-                curves[f"OOD {name}"] = _curve(op, ot, labels, orep["roc_auc"])
+                curves[f"OOD {name}"] = _curve(card, op, ot, orep["roc_auc"])
             plots.confusion(orep["confusion_matrix"], labels, dest / f"confusion_ood_{name}.png",
                             f"{lm.name} on OOD {name}")
         metrics["cross_source"] = rows
@@ -227,7 +225,7 @@ def evaluate(
             rows_ = [_sweep_row("none", base)]
             for pert in SWEEP:
                 pp_, pt_, _ = _probs(lm, smp, dev, dtype, batch_size, workers, perturb=pert)
-                rows_.append(_sweep_row(pert.name, classification_report(pp_, pt_, labels,
+                rows_.append(_sweep_row(pert.name, classification_report(pp_, pt_, card,
                                                                          threshold)))
             sweep[name] = rows_
         metrics["robustness"] = sweep
@@ -237,10 +235,7 @@ def evaluate(
     (dest / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2) + "\n")
 
     if valid_report is not None:  # asked for: the new threshold is what scans will use
-        card = dict(lm.card)
-        card["threshold"] = threshold
-        card["threshold_calibrated_on"] = calibrated_on
-        write_card(lm.folder, _clean(card))
+        card.replace(threshold=threshold, threshold_calibrated_on=calibrated_on).save(lm.folder)
     return _clean(metrics)
 
 
@@ -254,9 +249,8 @@ def _sweep_row(name: str, rep: dict[str, Any]) -> dict[str, Any]:
             "real_called_fake": rep.get("real_called_fake")}
 
 
-def _curve(probs, targets, labels, auc):
-    neg = negative_index(labels)
-    fpr, tpr, _ = roc_curve((targets != neg).astype(int), p_fake_from_probs(probs, labels))
+def _curve(card, probs, targets, auc):
+    fpr, tpr, _ = roc_curve((targets != card.negative_index).astype(int), card.p_fake(probs))
     return fpr, tpr, auc
 
 

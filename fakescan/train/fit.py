@@ -20,23 +20,15 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from fakescan.config import Recipe
+from fakescan.card import ModelCard
+from fakescan.config import Preprocess, Recipe
 from fakescan.data.layouts import load_sources
 from fakescan.data.split import stratified_split
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
 from fakescan.errors import UsageError
 from fakescan.imaging import normalize
 from fakescan.nets import count_parameters, get_arch
-from fakescan.store import (
-    CARD,
-    WEIGHTS,
-    load_tensors,
-    read_card,
-    save_tensors,
-    sha256_file,
-    versions,
-    write_card,
-)
+from fakescan.store import CARD, WEIGHTS, load_tensors, save_tensors, sha256_file, versions
 from fakescan.train.data import (
     ImageSamples,
     balance_weights,
@@ -46,13 +38,7 @@ from fakescan.train.data import (
     should_cache,
     train_transform,
 )
-from fakescan.train.metrics import (
-    calibrate_threshold,
-    calibration_label,
-    negative_index,
-    p_fake_from_probs,
-    per_source,
-)
+from fakescan.train.metrics import calibrate_threshold, calibration_label, per_source
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "head_lr",
                   "images_per_s", "seconds"]
@@ -84,13 +70,12 @@ class TrainConfig:
                                   else [self.data])]
 
 
-def _splits(cfg: TrainConfig):
-    ds = load_sources(cfg.datasets, ratios=cfg.ratios, seed=cfg.recipe.seed,
-                      classes=cfg.classes)
+def _splits(cfg: TrainConfig, seed: int):
+    ds = load_sources(cfg.datasets, ratios=cfg.ratios, seed=seed, classes=cfg.classes)
     train = ds.splits.get("train") or ds.splits.get("all")
     valid = ds.splits.get("valid")
     if not valid:  # no validation split: hold out 10% of train, stratified
-        parts = stratified_split(train, (0.9, 0.1, 0.0), cfg.recipe.seed)
+        parts = stratified_split(train, (0.9, 0.1, 0.0), seed)
         train, valid = parts["train"], parts.get("valid", [])
     if not valid:
         raise UsageError("the dataset is too small to hold out a validation split")
@@ -144,28 +129,93 @@ def predict_probs(model, loader, device, dtype, pp) -> tuple[np.ndarray, np.ndar
     return np.concatenate(probs), np.concatenate(targets), loss_sum / max(n, 1)
 
 
-def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
-    """Train ``cfg.arch`` on ``cfg.data`` into the model folder ``cfg.out``; returns the card."""
-    console = console or Console(stderr=True)
-    spec = get_arch(cfg.arch)
-    pp, recipe, out = spec.preprocess, cfg.recipe, Path(cfg.out)
-    last_json = out / "last.json"
-    if cfg.resume:
-        if not last_json.is_file():
-            raise UsageError(f"--resume: {out} has no resumable run (no last.json)")
-        prev = read_card(out)
-        if prev["architecture"] != cfg.arch:
-            raise UsageError(f"--resume: {out} holds a {prev['architecture']} run, not {cfg.arch}")
-        cfg.recipe = recipe = Recipe(**prev["recipe"]).replace(epochs=cfg.resume_epochs)
-        cfg.arch_options = prev.get("arch_options", {})
-    elif out.exists() and (out / CARD).exists():
-        raise UsageError(f"{out} already holds a model; use --resume or another --out")
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass
+class _Run:
+    """What a training run sets up once: data, model, optimiser, loaders."""
 
+    cfg: TrainConfig
+    recipe: Recipe
+    arch_options: dict[str, Any]
+    out: Path
+    pp: Preprocess
+    ds: Any
+    train_s: list
+    valid_s: list
+    model: Any
+    device: Any
+    dtype: Any
+    opt: Any
+    sched: Any
+    scaler: Any
+    base_lrs: list[float]
+    train_ds: Any
+    valid_loader: Any
+    weights: Any  # balanced-sampling weights, or None
+    workers: int
+    pretrained_from: str | None
+    n_sources: int
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.ds.classes
+
+
+def train(cfg: TrainConfig, console: Console | None = None) -> ModelCard:
+    """Train ``cfg.arch`` on ``cfg.data`` into the model folder ``cfg.out``; returns the card.
+
+    Steps: resolve the recipe (``cfg``'s, or the stored one on ``--resume``), set up data,
+    model and optimiser, run the epochs (each checkpointed), then calibrate the threshold on
+    validation and write the card. ``cfg`` itself is never changed.
+    """
+    console = console or Console(stderr=True)
+    recipe, arch_options = _resolved_recipe(cfg)
+    run = _setup(cfg, recipe, arch_options, console)
+    state = _start_state(run, console)
+    stopped_early = _fit(run, state, console)
+    card = _finalize(run, state, stopped_early)
+    from fakescan.train.plots import training_curves
+
+    training_curves(run.out / "history.csv", run.out, cfg.arch)
+    return card
+
+
+def _resolved_recipe(cfg: TrainConfig) -> tuple[Recipe, dict[str, Any]]:
+    """The recipe and architecture options this run uses: ``cfg``'s, or on resume the run's
+    own (with ``--epochs`` as a new budget)."""
+    out = Path(cfg.out)
+    if cfg.resume:
+        if not (out / "last.json").is_file():
+            raise UsageError(f"--resume: {out} has no resumable run (no last.json)")
+        prev = ModelCard.load(out)
+        if prev.architecture != cfg.arch:
+            raise UsageError(f"--resume: {out} holds a {prev.architecture} run, not {cfg.arch}")
+        return Recipe(**prev.recipe).replace(epochs=cfg.resume_epochs), dict(prev.arch_options)
+    if out.exists() and (out / CARD).exists():
+        raise UsageError(f"{out} already holds a model; use --resume or another --out")
+    return cfg.recipe, dict(cfg.arch_options)
+
+
+def build_optimizer(model, recipe: Recipe):
+    """Adam over the trainable parameters (an architecture's own groups and learning rates
+    where it has them), ReduceLROnPlateau on validation loss."""
+    if hasattr(model, "param_groups"):
+        groups = model.param_groups(recipe.lr, recipe.head_lr)
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": recipe.lr}]
+    opt = torch.optim.Adam(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=recipe.plateau_factor, patience=recipe.plateau_patience)
+    return opt, sched
+
+
+def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any],
+           console: Console) -> _Run:
+    spec = get_arch(cfg.arch)
+    pp, out = spec.preprocess, Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
-    ds, train_s, valid_s = _splits(cfg)
-    classes = ds.classes
-    model = spec.build(num_classes=len(classes), **cfg.arch_options)
+    ds, train_s, valid_s = _splits(cfg, recipe.seed)
+    model = spec.build(num_classes=len(ds.classes), **arch_options)
     pretrained_from = None
     if hasattr(model, "load_backbone") and not cfg.resume:
         from fakescan.train.pretrained import load_backbone_file
@@ -176,32 +226,11 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
         elif cfg.pretrained and spec.pretrained is not None:
             model.load_backbone(spec.pretrained())
             pretrained_from = spec.source
-
     device = pick_device(cfg.device)
     dtype = pick_dtype(device, cfg.precision, training=True)
     model = model.to(device, memory_format=torch.channels_last)
-    if hasattr(model, "param_groups"):
-        groups = model.param_groups(recipe.lr, recipe.head_lr)
-    else:
-        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": recipe.lr}]
-    opt = torch.optim.Adam(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="min", factor=recipe.plateau_factor, patience=recipe.plateau_patience)
+    opt, sched = build_optimizer(model, recipe)
     scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
-    base_lrs = [g["lr"] for g in opt.param_groups]
-
-    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0}
-    history = out / "history.csv"
-    if cfg.resume:
-        state = json.loads(last_json.read_text())
-        tensors = load_tensors(out / "last.safetensors")
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        _restore_optimizer(opt, tensors, state.pop("optimizer"))
-        sched.load_state_dict(state.pop("scheduler"))
-        _truncate_history(history, state["epoch"])
-        console.print(f"resuming {out} after epoch {state['epoch']}")
-    elif history.exists():
-        history.unlink()
 
     cache = should_cache(len(train_s) + len(valid_s), pp)
     if cache:
@@ -211,148 +240,170 @@ def train(cfg: TrainConfig, console: Console | None = None) -> dict[str, Any]:
     else:
         train_cache = valid_cache = None
     workers = min(cfg.workers, 1) if cache else cfg.workers
-    train_ds = ImageSamples(train_s, classes, pp, train_transform(recipe, pp.input_size),
-                            train_cache, class_transform=class_transforms(recipe, classes))
-    valid_ds = ImageSamples(valid_s, classes, pp, None, valid_cache)
-    pin = device.type == "cuda"
+    train_ds = ImageSamples(train_s, ds.classes, pp, train_transform(recipe, pp.input_size),
+                            train_cache, class_transform=class_transforms(recipe, ds.classes))
+    valid_ds = ImageSamples(valid_s, ds.classes, pp, None, valid_cache)
     n_sources = len({s.source for s in train_s})
     balance = recipe.balance if recipe.balance is not None else n_sources > 1
-    weights = balance_weights(train_s) if balance else None
     valid_loader = make_loader(valid_ds, recipe.batch_size * 2, shuffle=False, seed=0,
-                               workers=0 if cache else workers, pin=pin)
-
+                               workers=0 if cache else workers, pin=device.type == "cuda")
     total, trainable = count_parameters(model)
     console.print(
-        f"[bold]{cfg.arch}[/] {cfg.arch_options or ''} on {ds.root} ({ds.split_note}): "
-        f"{len(train_s)} train / {len(valid_s)} valid, classes {list(classes)}"
+        f"[bold]{cfg.arch}[/] {arch_options or ''} on {ds.root} ({ds.split_note}): "
+        f"{len(train_s)} train / {len(valid_s)} valid, classes {list(ds.classes)}"
         f"{f', {n_sources} sources' if n_sources > 1 else ''}"
         f"{' (balanced sampling)' if balance else ''}; "
         f"{trainable:,}/{total:,} trainable params; {device} {dtype_name(dtype)}",
         highlight=False,
     )
-    stopped_early = False
-    for epoch in range(state["epoch"] + 1, recipe.epochs + 1):
-        if state["bad_epochs"] >= recipe.patience:
-            stopped_early = True
-            break
-        # Batch order, augmentation and dropout are seeded per epoch, so --resume retraces.
-        epoch_seed = recipe.seed * 100_003 + epoch
-        torch.manual_seed(epoch_seed)
-        loader = make_loader(train_ds, recipe.batch_size, shuffle=True, seed=epoch_seed,
-                             workers=workers, pin=pin, weights=weights)
-        n_batches = len(loader) if cfg.steps_per_epoch is None else min(
-            len(loader), cfg.steps_per_epoch)
-        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        model.train()
-        with Progress(
-            TextColumn(f"epoch {epoch}/{recipe.epochs}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
-            console=console, transient=True,
-        ) as progress:
-            task = progress.add_task("train", total=n_batches, stats="")
-            for step, (x, y) in enumerate(loader):
-                if step >= n_batches:
-                    break
-                x = _model_input(x, device, pp)
-                y = y.to(device, non_blocking=True)
-                with autocast(device, dtype):
-                    logits = model(x)
-                    loss = torch.nn.functional.cross_entropy(logits.float(), y)
-                _warmup(opt, base_lrs, (epoch - 1) * n_batches + step, recipe.warmup_epochs,
-                        n_batches)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                seen += len(y)
-                loss_sum += loss.item() * len(y)
-                correct += (logits.argmax(1) == y).sum().item()
-                rate = seen / (time.perf_counter() - t0)
-                progress.update(task, advance=1, stats=(
-                    f"loss {loss_sum / seen:.4f} acc {correct / seen:.3f} {rate:.0f} img/s"))
-        train_time = time.perf_counter() - t0
-        probs, targets, val_loss = predict_probs(model, valid_loader, device, dtype, pp)
-        val_acc = float((probs.argmax(1) == targets).mean())
-        sched.step(val_loss)
-        lrs = [g["lr"] for g in opt.param_groups]
-        row = {
-            "epoch": epoch,
-            "train_loss": loss_sum / max(seen, 1),
-            "train_acc": correct / max(seen, 1),
-            "val_loss": val_loss, "val_acc": val_acc, "lr": lrs[0], "head_lr": lrs[-1],
-            "images_per_s": seen / train_time, "seconds": time.perf_counter() - t0,
-        }
-        improved = val_loss < state["best_val_loss"]
+    return _Run(cfg, recipe, arch_options, out, pp, ds, train_s, valid_s, model, device, dtype,
+                opt, sched, scaler, [g["lr"] for g in opt.param_groups], train_ds, valid_loader,
+                balance_weights(train_s) if balance else None, workers, pretrained_from,
+                n_sources)
+
+
+def _start_state(run: _Run, console: Console) -> dict[str, Any]:
+    """Early-stopping state: fresh, or the resumed run's (model and optimiser restored)."""
+    history = run.out / "history.csv"
+    if not run.cfg.resume:
+        if history.exists():
+            history.unlink()
+        return {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0}
+    state = json.loads((run.out / "last.json").read_text())
+    tensors = load_tensors(run.out / "last.safetensors")
+    run.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    _restore_optimizer(run.opt, tensors, state.pop("optimizer"))
+    run.sched.load_state_dict(state.pop("scheduler"))
+    _truncate_history(history, state["epoch"])
+    console.print(f"resuming {run.out} after epoch {state['epoch']}")
+    return state
+
+
+def _fit(run: _Run, state: dict[str, Any], console: Console) -> bool:
+    """Epochs until the budget or early stopping; returns whether it stopped early."""
+    for epoch in range(state["epoch"] + 1, run.recipe.epochs + 1):
+        if state["bad_epochs"] >= run.recipe.patience:
+            return True
+        row = _run_epoch(run, epoch, console)
+        improved = row["val_loss"] < state["best_val_loss"]
         if improved:
-            state.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
-            save_tensors(model.state_dict(), out / WEIGHTS)
+            state.update(best_val_loss=row["val_loss"], best_epoch=epoch, bad_epochs=0)
+            save_tensors(run.model.state_dict(), run.out / WEIGHTS)
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch
-        _append_history(history, row)
-        _save_last(out, model, opt, sched, state)
-        if not (out / CARD).exists():
-            write_card(out, _card(cfg, ds, classes, pp, {}, 0.5, state, device, dtype,
-                                  pretrained_from, total, trainable))
+        _append_history(run.out / "history.csv", row)
+        _save_last(run.out, run.model, run.opt, run.sched, state)
+        if not (run.out / CARD).exists():  # a card from the first epoch on: resumable
+            _card(run, state, {}, 0.5).save(run.out)
         console.print(
             f"epoch {epoch:>3}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
-            f"val loss {val_loss:.4f} acc {val_acc:.4f}  lr {lrs[-1]:.1e}  "
+            f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  lr {row['head_lr']:.1e}  "
             f"{row['images_per_s']:.0f} img/s{'  *best' if improved else ''}",
             highlight=False,
         )
+    return False
 
-    if not (out / WEIGHTS).exists():
+
+def _run_epoch(run: _Run, epoch: int, console: Console) -> dict[str, Any]:
+    """One pass over the training data, then validation; the history row."""
+    recipe, model, opt = run.recipe, run.model, run.opt
+    # Batch order, augmentation and dropout are seeded per epoch, so --resume retraces.
+    epoch_seed = recipe.seed * 100_003 + epoch
+    torch.manual_seed(epoch_seed)
+    loader = make_loader(run.train_ds, recipe.batch_size, shuffle=True, seed=epoch_seed,
+                         workers=run.workers, pin=run.device.type == "cuda", weights=run.weights)
+    n_batches = len(loader) if run.cfg.steps_per_epoch is None else min(
+        len(loader), run.cfg.steps_per_epoch)
+    t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+    model.train()
+    with Progress(
+        TextColumn(f"epoch {epoch}/{recipe.epochs}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
+        console=console, transient=True,
+    ) as progress:
+        task = progress.add_task("train", total=n_batches, stats="")
+        for step, (x, y) in enumerate(loader):
+            if step >= n_batches:
+                break
+            x = _model_input(x, run.device, run.pp)
+            y = y.to(run.device, non_blocking=True)
+            with autocast(run.device, run.dtype):
+                logits = model(x)
+                loss = torch.nn.functional.cross_entropy(logits.float(), y)
+            _warmup(opt, run.base_lrs, (epoch - 1) * n_batches + step, recipe.warmup_epochs,
+                    n_batches)
+            opt.zero_grad(set_to_none=True)
+            run.scaler.scale(loss).backward()
+            run.scaler.step(opt)
+            run.scaler.update()
+            seen += len(y)
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            rate = seen / (time.perf_counter() - t0)
+            progress.update(task, advance=1, stats=(
+                f"loss {loss_sum / seen:.4f} acc {correct / seen:.3f} {rate:.0f} img/s"))
+    train_time = time.perf_counter() - t0
+    probs, targets, val_loss = predict_probs(model, run.valid_loader, run.device, run.dtype,
+                                             run.pp)
+    run.sched.step(val_loss)
+    lrs = [g["lr"] for g in opt.param_groups]
+    return {
+        "epoch": epoch, "train_loss": loss_sum / max(seen, 1),
+        "train_acc": correct / max(seen, 1), "val_loss": val_loss,
+        "val_acc": float((probs.argmax(1) == targets).mean()), "lr": lrs[0], "head_lr": lrs[-1],
+        "images_per_s": seen / train_time, "seconds": time.perf_counter() - t0,
+    }
+
+
+def _finalize(run: _Run, state: dict[str, Any], stopped_early: bool) -> ModelCard:
+    """Best weights -> threshold calibrated on validation (never on test) -> the card."""
+    if not (run.out / WEIGHTS).exists():
         raise UsageError("no epoch completed; nothing to save")
-    # Best weights -> threshold calibrated on validation (never on test) -> card and curves.
-    model.load_state_dict(load_tensors(out / WEIGHTS))
-    probs, targets, val_loss = predict_probs(model, valid_loader, device, dtype, pp)
-    neg = negative_index(classes)
-    pf = p_fake_from_probs(probs, list(classes))
-    y = (targets != neg).astype(int)
-    groups = np.array([s.source for s in valid_s])
-    threshold = calibrate_threshold(y, pf, recipe.max_fpr, groups if n_sources > 1 else None)
+    run.model.load_state_dict(load_tensors(run.out / WEIGHTS))
+    probs, targets, val_loss = predict_probs(run.model, run.valid_loader, run.device, run.dtype,
+                                             run.pp)
+    card = _card(run, state, {}, 0.5)
+    y = (targets != card.negative_index).astype(int)
+    pf = card.p_fake(probs)
+    groups = np.array([s.source for s in run.valid_s])
+    threshold = calibrate_threshold(y, pf, run.recipe.max_fpr,
+                                    groups if run.n_sources > 1 else None)
     metrics = {"valid": {"loss": val_loss, "accuracy": float((probs.argmax(1) == targets).mean()),
                          "by_source": per_source(y, pf, groups, threshold)}}
-    card = _card(cfg, ds, classes, pp, metrics, threshold, state, device, dtype, pretrained_from,
-                 total, trainable)
-    card["training"]["stopped_early"] = stopped_early
-    write_card(out, card)
-    from fakescan.train.plots import training_curves
-
-    training_curves(history, out, cfg.arch)
+    card = _card(run, {**state, "stopped_early": stopped_early}, metrics, threshold)
+    card.save(run.out)
     return card
 
 
-def _card(cfg, ds, classes, pp, metrics, threshold, state, device, dtype, pretrained_from,
-          total, trainable) -> dict[str, Any]:
-    weights = cfg.out / WEIGHTS
-    return {
-        "name": Path(cfg.out).name,
-        "architecture": cfg.arch,
-        "arch_options": cfg.arch_options,
-        "labels": list(classes),
-        "positive_label": "fake",
-        "preprocess": pp.to_dict(),
-        "threshold": threshold,
-        "threshold_calibrated_on": calibration_label(cfg.recipe.max_fpr, len(ds.sources)),
-        "recipe": cfg.recipe.to_dict(),
-        "params": {"total": total, "trainable": trainable},
-        "data": {
+def _card(run: _Run, state: dict[str, Any], metrics: dict[str, Any],
+          threshold: float) -> ModelCard:
+    weights = run.out / WEIGHTS
+    total, trainable = count_parameters(run.model)
+    training = {
+        "epochs_completed": state["epoch"], "best_epoch": state["best_epoch"],
+        "best_val_loss": state["best_val_loss"], "device": str(run.device),
+        "precision": dtype_name(run.dtype), "pretrained": run.pretrained_from,
+    }
+    if "stopped_early" in state:
+        training["stopped_early"] = state["stopped_early"]
+    ds, cfg = run.ds, run.cfg
+    return ModelCard(
+        name=run.out.name, architecture=cfg.arch, arch_options=run.arch_options,
+        labels=ds.classes, preprocess=run.pp, threshold=threshold,
+        threshold_calibrated_on=calibration_label(run.recipe.max_fpr, len(ds.sources)),
+        recipe=run.recipe.to_dict(), params={"total": total, "trainable": trainable},
+        data={
             "path": str(ds.root), "layout": ds.layout, "split": ds.split_note,
-            "ratios": list(cfg.ratios), "seed": cfg.recipe.seed,
+            "ratios": list(cfg.ratios), "seed": run.recipe.seed,
             "fingerprint": ds.fingerprint(), "counts": ds.counts(),
             "classes_kept": list(cfg.classes) if cfg.classes else None,
             "sources": ds.sources,
         },
-        "training": {
-            "epochs_completed": state["epoch"], "best_epoch": state["best_epoch"],
-            "best_val_loss": state["best_val_loss"], "device": str(device),
-            "precision": dtype_name(dtype), "pretrained": pretrained_from,
-        },
-        "metrics": metrics,
-        "weights_sha256": sha256_file(weights) if weights.exists() else None,
-        "versions": versions(),
-    }
+        training=training, metrics=metrics,
+        weights_sha256=sha256_file(weights) if weights.exists() else "",
+        versions=versions(),
+    )
 
 
 def _warmup(opt, base_lrs: list[float], step: int, warmup_epochs: float, per_epoch: int) -> None:

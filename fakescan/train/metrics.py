@@ -1,6 +1,8 @@
 """Classification metrics for the positive class ``fake`` (plus per class), in NumPy.
 
-``p_fake`` is 1 - p(real): with more than two classes every non-real class counts as fake.
+The verdict and the score (``p_fake``: with more than two classes every non-real class
+counts as fake) come from the model's ``DecisionRule`` (``fakescan.card``), the one rule
+scan, eval and export share.
 """
 
 from __future__ import annotations
@@ -9,25 +11,7 @@ from typing import Any
 
 import numpy as np
 
-
-def negative_index(labels) -> int:
-    """Index of the negative class: ``real`` where present, else the first class."""
-    return list(labels).index("real") if "real" in labels else 0
-
-
-def p_fake_from_probs(probs: np.ndarray, labels: list[str]) -> np.ndarray:
-    if "real" in labels:
-        return 1.0 - probs[:, labels.index("real")]
-    return probs[:, labels.index("fake")] if "fake" in labels else probs[:, 1:].sum(1)
-
-
-def predict_labels(probs: np.ndarray, labels: list[str], threshold: float) -> np.ndarray:
-    """Class indices: ``real`` below the threshold, else the most likely non-real class."""
-    pf = p_fake_from_probs(probs, labels)
-    neg = negative_index(labels)
-    masked = probs.copy()
-    masked[:, neg] = -1.0
-    return np.where(pf >= threshold, masked.argmax(1), neg)
+from fakescan.card import DecisionRule, ModelCard
 
 
 def roc_curve(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,12 +106,13 @@ def tpr_at_fpr(y: np.ndarray, score: np.ndarray, target_fpr: float) -> float:
 
 
 def classification_report(
-    probs: np.ndarray, targets: np.ndarray, labels: list[str], threshold: float
+    probs: np.ndarray, targets: np.ndarray, rule: DecisionRule | ModelCard, threshold: float
 ) -> dict[str, Any]:
     """SPEC's top-level metrics for ``fake`` plus per-class and macro figures."""
-    pred = predict_labels(probs, labels, threshold)
-    pf = p_fake_from_probs(probs, labels)
-    neg = negative_index(labels)
+    labels = list(rule.labels)
+    pred = rule.verdict(probs, threshold)
+    pf = rule.p_fake(probs)
+    neg = rule.negative_index
     y = (targets != neg).astype(np.int64)
     yhat = (pred != neg).astype(np.int64)
     k = len(labels)
