@@ -6,7 +6,6 @@ holds only a pickled checkpoint (``.pt``/``.pth``/``.bin``/``.ckpt``) is refused
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 from dataclasses import dataclass
@@ -17,6 +16,10 @@ from fakescan.card import CARD_FILE as CARD
 from fakescan.card import ModelCard
 from fakescan.config import Preprocess
 from fakescan.errors import ModelError
+from fakescan.weights import load_tensors, save_tensors, sha256_file
+
+__all__ = ["CARD", "WEIGHTS", "LoadedModel", "load_model", "load_tensors", "models_dir",
+           "resolve_model_dir", "save_tensors", "sha256_file", "versions"]
 
 WEIGHTS = "weights.safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
@@ -69,41 +72,6 @@ def resolve_model_dir(ref: str | Path | None) -> Path:
     known = sorted(d.name for d in models_dir().glob("*/") if (d / CARD).is_file())
     hint = f"; models in {models_dir()}: {', '.join(known)}" if known else ""
     raise ModelError(f"no model folder '{ref}' (expected a folder with {CARD}){hint}")
-
-
-def save_tensors(tensors: dict[str, Any], path: Path, metadata: dict[str, str] | None = None):
-    """Save a flat dict of tensors as safetensors, atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata)
-    os.replace(tmp, path)
-
-
-def load_tensors(path: Path) -> dict[str, Any]:
-    """Load a safetensors file; anything else (a pickle in disguise) is refused."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"weights file not found: {path}")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ModelError(
-            f"{path} is not a valid safetensors file ({e}); fakescan never loads pickled "
-            "checkpoints"
-        ) from None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def versions() -> dict[str, str]:

@@ -156,7 +156,7 @@ def test_resume_cuts_half_line_skips_done_and_refuses_other_model(tmp_path):
     with pytest.raises(UsageError, match="--resume"):
         Output(str(out), "csv", "m@1")
     o = Output(str(out), "csv", "m@1", resume=True)
-    assert o.done == {"a.jpg", "b.jpg"} and o.previous["labels"] == {"fake": 2}
+    assert o.done == {"a.jpg", "b.jpg"} and o.previous["by_label"] == {"fake": 2}
     o.write(_rows(["c.jpg"]))
     o.close()
     assert [r["path"] for r in read_rows(str(out))] == ["a.jpg", "b.jpg", "c.jpg"]

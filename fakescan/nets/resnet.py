@@ -67,18 +67,12 @@ class FakeFaceResNet(ResNet):
         return groups
 
 
-def _imagenet():
-    from fakescan.train.pretrained import imagenet_resnet50_state
-
-    return imagenet_resnet50_state()
-
-
 @register(
     "resnet_frozen",
     preprocess=PREPROCESS,
     recipe=Recipe(epochs=20, batch_size=32, lr=1e-3),
     source="seed 000 §3.1.2",
-    pretrained=_imagenet,
+    pretrained="resnet50_imagenet",
 )
 def resnet_frozen(*, num_classes: int = 2) -> FakeFaceResNet:
     """ResNet50, backbone frozen: 24,033,090 parameters, 525,058 trainable (2 classes)."""
@@ -91,7 +85,7 @@ def resnet_frozen(*, num_classes: int = 2) -> FakeFaceResNet:
     # Seed 000 §6: differential LRs, layer4 at 1e-4 and the head at 1e-3.
     recipe=Recipe(epochs=20, batch_size=32, lr=1e-4, head_lr=1e-3),
     source="seed 000 §3.1.3",
-    pretrained=_imagenet,
+    pretrained="resnet50_imagenet",
 )
 def resnet_ft(*, num_classes: int = 2) -> FakeFaceResNet:
     """ResNet50, layer4 + head trainable: 24,033,090 parameters, 15,489,794 trainable."""

@@ -79,7 +79,7 @@ def run_scan(paths: Iterable[str], opts: ScanOptions, *, out: str, fmt: str,
     summary = Summary(out=out, model=sm.identity, is_fake=sm.card.is_fake)
     prev = output.previous
     summary.resumed = len(output.done)
-    summary.fake = sum(n for label, n in prev["labels"].items() if sm.card.is_fake(label))
+    summary.fake = sum(n for label, n in prev["by_label"].items() if sm.card.is_fake(label))
     summary.errors = prev["error"]
     summary.real = prev["ok"] - summary.fake
     todo = (p for p in paths if p not in output.done)  # --resume: rows already written

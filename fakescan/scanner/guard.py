@@ -24,13 +24,24 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fakescan.scanner.probe import ScanError, looks_whole
+from fakescan.scanner.formats import looks_whole
 
 MAX_WARNING = 300  # characters of warnings kept per row
 # Pillow's words for a variant of a known format that it cannot decode (12-bit JPEG, a TIFF
 # compression it lacks): the file may well be fine, so it is not called corrupt.
 UNSUPPORTED_HINTS = ("not supported", "unsupported", "not available", "unknown raw mode",
                      "unknown compression", "cannot handle")
+
+
+class ScanError(Exception):
+    """A per-file failure with a stable ``code`` (see ``rows.ERROR_CODES``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def __reduce__(self):  # crosses process boundaries (decode workers) intact
+        return ScanError, (self.code, str(self))
 
 
 def classify(e: BaseException, fmt: str | None, data: bytes | None = None) -> ScanError:

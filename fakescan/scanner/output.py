@@ -113,7 +113,7 @@ class Output:
         self.meta = meta or {}
         self.done: set[str] = set()
         # what the resumed part of the file holds: rows ok / error, and ok rows per label
-        self.previous: dict[str, Any] = {"ok": 0, "error": 0, "labels": {}}
+        self.previous: dict[str, Any] = {"ok": 0, "error": 0, "by_label": {}}
         self.stdout = path == "-"
         self.codec = CODECS[fmt]
         if self.stdout:
@@ -176,7 +176,7 @@ class Output:
             if r.get("status") == "ok":
                 self.previous["ok"] += 1
                 label = r.get("label", "")
-                self.previous["labels"][label] = self.previous["labels"].get(label, 0) + 1
+                self.previous["by_label"][label] = self.previous["by_label"].get(label, 0) + 1
             else:
                 self.previous["error"] += 1
 

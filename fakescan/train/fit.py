@@ -218,14 +218,14 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any],
     model = spec.build(num_classes=len(ds.classes), **arch_options)
     pretrained_from = None
     if hasattr(model, "load_backbone") and not cfg.resume:
-        from fakescan.train.pretrained import load_backbone_file
+        from fakescan.train.pretrained import load_backbone_file, pretrained_state
 
         if cfg.backbone_weights:
             model.load_backbone(load_backbone_file(cfg.backbone_weights))
             pretrained_from = str(cfg.backbone_weights)
         elif cfg.pretrained and spec.pretrained is not None:
-            model.load_backbone(spec.pretrained())
-            pretrained_from = spec.source
+            model.load_backbone(pretrained_state(spec.pretrained))
+            pretrained_from = spec.pretrained
     device = pick_device(cfg.device)
     dtype = pick_dtype(device, cfg.precision, training=True)
     model = model.to(device, memory_format=torch.channels_last)

