@@ -1,7 +1,7 @@
 """fakescan: find AI-generated face images in large collections.
 
 ``fakescan.scan(paths, model=...)`` yields one verdict row per input (see
-``fakescan.scanner.engine.scan``). Importing the package stays light: torch, DALI and
+``fakescan.scanner.driver.scan``). Importing the package stays light: torch, DALI and
 onnxruntime load only when a scan starts.
 """
 
@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 def scan(paths, model, **options):
     """Yield one ``Row`` per input (files or folders); options as ``ScanOptions``."""
-    from fakescan.scanner.engine import scan as _scan
+    from fakescan.scanner.driver import scan as _scan
 
     return _scan(paths, model, **options)
 

@@ -157,7 +157,8 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
           log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     import torch
 
-    from fakescan.scanner.engine import ScanOptions, batched, build_core
+    from fakescan.scanner.core import batched, build_core
+    from fakescan.scanner.options import ScanOptions
     from fakescan.store import versions
 
     devices = devices or (["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())])
@@ -236,7 +237,7 @@ def _model_pass(core, x, reps: int) -> int:
 
 def _e2e_pass(core, paths: list[str], batch_size: int, out_path: Path) -> int:
     """The scan as ``fakescan scan`` runs it, rows written and fsynced per batch."""
-    from fakescan.scanner.engine import scan_batches
+    from fakescan.scanner.core import scan_batches
     from fakescan.scanner.output import Output
 
     out = Output(str(out_path), "csv", core.sm.identity, overwrite=True)

@@ -465,9 +465,9 @@ def scan_cmd(
     """Scan images: one verdict row per input. Exit 0 no fake, 1 fake found, 2 errors."""
     from fakescan.errors import UsageError
     from fakescan.scanner.driver import run_scan
-    from fakescan.scanner.engine import ScanOptions
     from fakescan.scanner.guard import quiet_process
     from fakescan.scanner.inputs import iter_inputs
+    from fakescan.scanner.options import ScanOptions
     from fakescan.scanner.output import format_for
 
     if not inputs and files_from is None:

@@ -20,8 +20,8 @@ def run_demo(out: Path, *, n: int = 2000, epochs: int = 6, bench_images: int = 6
     from fakescan.export import export_onnx
     from fakescan.nets import get_arch
     from fakescan.scanner.driver import run_scan
-    from fakescan.scanner.engine import ScanOptions
     from fakescan.scanner.inputs import iter_inputs
+    from fakescan.scanner.options import ScanOptions
     from fakescan.train.evaluate import evaluate
     from fakescan.train.fit import TrainConfig, train
 

@@ -1,4 +1,8 @@
-"""Device and precision choice, made once by a driver and passed down (nanoGPT style)."""
+"""Device and precision choice, made once by a driver and passed down (nanoGPT style).
+
+The one place a device string (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``all``, a comma list)
+is parsed.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,48 @@ def cpu_has_fast_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def parse_devices(spec: str) -> list[str]:
+    """``auto`` | ``cpu`` | ``cuda:N`` | ``all`` | a comma list -> device strings."""
+    if spec == "all":
+        import torch
+
+        n = torch.cuda.device_count()
+        return [f"cuda:{i}" for i in range(n)] if n else ["cpu"]
+    devs = [d.strip() for d in spec.split(",") if d.strip()]
+    if not devs:
+        raise UsageError("no device given")
+    return devs
+
+
+def resolve_device(spec: str) -> str:
+    """``auto`` -> ``cuda:0`` when a GPU is there, else ``cpu``; anything else as given."""
+    if spec != "auto":
+        return spec
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def cuda_index(device: str) -> int | None:
+    """The CUDA ordinal of ``cuda`` / ``cuda:N``; ``None`` for anything that is not a GPU."""
+    if device == "cuda":
+        return 0
+    if device.startswith("cuda:"):
+        try:
+            return int(device.split(":", 1)[1])
+        except ValueError:
+            raise UsageError(f"device {device!r}: expected cuda:N") from None
+    return None
+
+
+def set_threads(n: int | None) -> None:
+    """torch's intra-op thread count (process-wide): for entry points only."""
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
 
 
 def pick_device(spec: str = "auto"):

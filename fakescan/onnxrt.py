@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from fakescan.cache import cache_dir
+from fakescan.device import cuda_index
 
 
 @cache
@@ -29,7 +30,7 @@ def onnx_providers(device: str) -> list:
     avail = ort.get_available_providers()
     if device == "cpu":
         return ["CPUExecutionProvider"]
-    idx = int(device.split(":")[1]) if ":" in device else 0
+    idx = cuda_index(device) or 0
     out: list = []
     if "TensorrtExecutionProvider" in avail and _loadable("libnvinfer.so.10"):
         out.append(("TensorrtExecutionProvider", {

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import fakescan
-from fakescan.scanner.engine import ScanOptions, build_core, scan_batches
+from fakescan.scanner.core import build_core, scan_batches
+from fakescan.scanner.options import ScanOptions
 from fakescan.scanner.output import read_rows
 from tests.conftest import run_cli
 from tests.corpus import corrupt_jpeg, make_corpus, vanished_path

@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 import fakescan.scanner.decoders as decoders
-from fakescan.scanner.engine import ScanOptions, build_core, scan_batches
+from fakescan.scanner.core import build_core, scan_batches
+from fakescan.scanner.options import ScanOptions
 from fakescan.scanner.probe import ScanError, probe
 from fakescan.scanner.rows import ERROR_CODES
 from fakescan.scanner.workers import WorkerPool

@@ -1,4 +1,5 @@
-"""``fakescan scan`` end to end: inputs -> core(s) -> output file, with progress and summary.
+"""The scan driver: inputs -> executor (core(s)) -> output file, with progress and summary;
+and the Python ``scan()`` API over the same executors and counting.
 
 Exit status as ``clamscan``: 0 no fake found, 1 at least one fake, 2 an error occurred
 (any error row, or a fatal problem). Counts include rows kept from a resumed file.
@@ -6,19 +7,15 @@ Exit status as ``clamscan``: 0 no fake found, 1 at least one fake, 2 an error oc
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakescan.scanner.engine import (
-    ScanOptions,
-    build_core,
-    parse_devices,
-    scan_batches,
-    scan_multi,
-)
+from fakescan.scanner.executors import Stream, stream
 from fakescan.scanner.model import resolve_scan_model
+from fakescan.scanner.options import ScanOptions
 from fakescan.scanner.output import Output
 from fakescan.scanner.rows import Row
 
@@ -72,6 +69,7 @@ class Summary:
 def run_scan(paths: Iterable[str], opts: ScanOptions, *, out: str, fmt: str,
              resume: bool = False, overwrite: bool = False,
              on_rows: Callable[[Summary], None] | None = None) -> Summary:
+    """Scan ``paths`` into the file ``out``; the summary (its ``exit_code`` as clamscan's)."""
     sm = resolve_scan_model(opts.model)
     output = Output(out, fmt, sm.identity, resume=resume, overwrite=overwrite,
                     meta={"threshold": opts.threshold if opts.threshold is not None
@@ -83,42 +81,45 @@ def run_scan(paths: Iterable[str], opts: ScanOptions, *, out: str, fmt: str,
     summary.errors = prev["error"]
     summary.real = prev["ok"] - summary.fake
     todo = (p for p in paths if p not in output.done)  # --resume: rows already written
-    t0 = time.perf_counter()
     try:
-        devices = parse_devices(opts.device)
-        if opts.engine == "ray":
-            from fakescan.scanner.ray_engine import scan_ray
-
-            summary.config = {"engine": "ray", "actors": opts.ray_actors or "auto",
-                              "gpus_per_actor": opts.gpus_per_actor, "decoder": opts.decoder,
-                              "runtime": opts.runtime}
-            stream = scan_ray(opts, todo, address=opts.ray_address,
-                              actors=opts.ray_actors, gpus_per_actor=opts.gpus_per_actor)
-            core = None
-        elif len(devices) > 1:
-            summary.config = {"devices": devices, "decoder": opts.decoder,
-                              "runtime": opts.runtime}
-            stream = scan_multi(opts, devices, todo)
-            core = None
-        else:
-            core = build_core(opts, devices[0], sm)
-            summary.config = {"device": core.runtime.device, "decoder": core.decoder.name,
-                              "runtime": core.runtime.name,
-                              "precision": core.runtime.precision,
-                              "batch_size": opts.batch_size, "threshold": core.threshold}
-            stream = scan_batches(core, todo, opts.batch_size)
-        t0 = time.perf_counter()
-        try:
-            for rows in stream:
-                output.write(rows)
-                summary.add(rows)
-                summary.seconds = time.perf_counter() - t0
-                if on_rows:
-                    on_rows(summary)
-        finally:
-            if core is not None:
-                core.decoder.close()
+        for rows in _summarised(stream(opts, sm, todo), summary, on_rows):
+            output.write(rows)
     finally:
-        summary.seconds = time.perf_counter() - t0
         output.close(summary.to_dict())
     return summary
+
+
+def _summarised(s: Stream, summary: Summary,
+                on_rows: Callable[[Summary], None] | None) -> Iterator[list[Row]]:
+    """``s``'s batches, counted into ``summary`` as they pass; ``s`` closed at the end."""
+    summary.config = s.config
+    t0 = time.perf_counter()
+    try:
+        for rows in s.batches:
+            summary.add(rows)
+            summary.seconds = time.perf_counter() - t0
+            yield rows
+            if on_rows:
+                on_rows(summary)
+    finally:
+        summary.seconds = time.perf_counter() - t0
+        s.close()
+
+
+def scan(paths: Iterable[str] | str, model: str | None = None,
+         **options: Any) -> Iterator[Row]:
+    """Yield one ``Row`` per input path (files or folders); ``options`` are ``ScanOptions``
+    fields. The same executors and counting as ``fakescan scan``, without an output file::
+
+        for row in fakescan.scan(["photos/"], model="resnet_ft"):
+            print(row.path, row.label, row.p_fake)
+    """
+    from fakescan.scanner.inputs import iter_inputs
+
+    if isinstance(paths, str | os.PathLike):
+        paths = [str(paths)]
+    opts = ScanOptions(model=model, **options)
+    sm = resolve_scan_model(opts.model)
+    summary = Summary(out="", model=sm.identity, is_fake=sm.card.is_fake)
+    for rows in _summarised(stream(opts, sm, iter_inputs(paths)), summary, None):
+        yield from rows

@@ -17,8 +17,10 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from fakescan.device import set_threads
 from fakescan.errors import UsageError
-from fakescan.scanner.engine import ScanOptions, build_core
+from fakescan.scanner.core import build_core
+from fakescan.scanner.options import ScanOptions
 from fakescan.scanner.rows import Row
 
 CHUNK = 100_000  # paths per Ray dataset: bounds driver memory for endless input streams
@@ -40,7 +42,9 @@ class ScanActor:
     """One per actor slot: the model is loaded once, then each batch of paths -> rows."""
 
     def __init__(self, options: dict[str, Any], device: str) -> None:
-        self.core = build_core(ScanOptions(**options), device)
+        opts = ScanOptions(**options)
+        set_threads(opts.threads)  # an entry point: the actor's process is its own
+        self.core = build_core(opts, device)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np

@@ -1,0 +1,47 @@
+"""What a scan is asked to do: ``ScanOptions``, grouped by the stage each field steers.
+
+Library code takes these already validated; the command line maps its flags onto them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from fakescan.config import Preprocess
+from fakescan.scanner.decoders import DecodeOptions
+from fakescan.scanner.workers import DEFAULT_TIMEOUT
+
+DECODERS = ("auto", "dali", "pil")
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    model: str | None = None  # a name, folder or .onnx; None: the shipped default detector
+    threshold: float | None = None  # None: the model's calibrated one
+    device: str = "auto"  # auto | cpu | cuda:N | all | a comma list
+    batch_size: int = 32
+    # decode: which decoder, its worker processes and what they refuse
+    decoder: str = "auto"
+    workers: int | None = None  # decode processes (default: one per core)
+    reduce: bool = True  # JPEG reduce-on-decode (PIL decoder)
+    max_pixels: int | None = None
+    max_bytes: int | None = None
+    timeout: float | None = DEFAULT_TIMEOUT  # seconds one file may take (decode workers)
+    # inference: which runtime, at which precision, on how many threads
+    runtime: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None  # inference threads, set by the entry point
+    # where the scan runs: this process (and one per device), or inside Ray Data
+    engine: str = "local"
+    ray_address: str | None = None
+    ray_actors: int | None = None
+    gpus_per_actor: float = 0.0
+
+    def decode_options(self, preprocess: Preprocess) -> DecodeOptions:
+        d = DecodeOptions(preprocess, reduce=self.reduce, timeout=self.timeout)
+        if self.max_pixels:
+            d = replace(d, max_pixels=self.max_pixels)
+        if self.max_bytes:
+            d = replace(d, max_bytes=self.max_bytes)
+        return d
