@@ -189,7 +189,8 @@ class ModelCard:
             "format_version": ONNX_FORMAT_VERSION, "name": self.name,
             "architecture": self.architecture, "arch_options": dict(self.arch_options),
             "input_size": pp.input_size, "mean": list(pp.mean), "std": list(pp.std),
-            "resize": pp.resize, "color": "RGB", "layout": "NCHW",
+            "resize": pp.resize, "crop": pp.crop, "face_margin": pp.face_margin,
+            "color": "RGB", "layout": "NCHW",
             "input_name": "image", "output_name": "probs", "labels": list(self.labels),
             "positive_label": self.positive_label, "negative_label": self.negative_label,
             "threshold": self.threshold, "threshold_calibrated_on": self.threshold_calibrated_on,
@@ -200,8 +201,8 @@ class ModelCard:
     @classmethod
     def from_onnx_metadata(cls, meta: Mapping[str, Any], source: str) -> ModelCard:
         d = dict(meta)
-        d["preprocess"] = {k: meta[k] for k in ("input_size", "mean", "std", "resize")
-                           if k in meta}
+        d["preprocess"] = {k: meta[k] for k in ("input_size", "mean", "std", "resize", "crop",
+                                                "face_margin") if k in meta}
         return cls.from_dict({k: v for k, v in d.items() if k in _FIELDS}, source,
                              default_name=Path(source).stem)
 

@@ -261,6 +261,12 @@ def train_cmd(
     balance: Annotated[bool | None, typer.Option(
         "--balance/--no-balance", help="Sample every class, and every source within a class, "
         "equally [default: on with several sources].")] = None,
+    crop: Annotated[str, typer.Option(
+        help="none: the model sees the whole image; face: each image's largest face (MTCNN), "
+        "cut square with --face-margin around it (scans then judge every face).")] = "none",
+    face_margin: Annotated[float, typer.Option(
+        min=0.0, max=2.0, help="Face crop: extra room on each side, as a share of the face "
+        "box's longer side.")] = 0.3,
     padding: Annotated[str | None, typer.Option(help="salman: valid or same.")] = None,
     extra_block: Annotated[bool, typer.Option(help="salman: add the 7th conv group.")] = False,
     input_filter: Annotated[str | None, typer.Option(
@@ -314,6 +320,7 @@ def train_cmd(
     )
     cfg = TrainConfig(
         arch=model, data=list(data), classes=tuple(classes) if classes else None,
+        crop=crop, face_margin=face_margin,
         out=out_dir or Path("models") / model, recipe=recipe,
         arch_options=options, pretrained=not no_pretrained, backbone_weights=backbone_weights,
         resume=resume, device=device, precision=precision, steps_per_epoch=steps_per_epoch,
@@ -450,6 +457,12 @@ def scan_cmd(
         min=0.0, help="Seconds one file may take to read and decode before it gets a 'timeout' "
         "row (0: no limit).")] = 30.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    per_face: Annotated[bool, typer.Option(
+        "--per-face", help="Face models: one row per face (its box and verdict) instead of "
+        "one per file.")] = False,
+    no_face_fallback: Annotated[str, typer.Option(
+        "--no-face-fallback", help="Face models, where no face is found: none (a row with "
+        "status no_face) or whole (judge the whole image).")] = "none",
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Show library warnings on the terminal (by default they go "
         "to the rows' warning field, or to a .log file beside the output).")] = False,
@@ -477,10 +490,14 @@ def scan_cmd(
     opts = ScanOptions(model=model, decoder=decoder, runtime=runtime, device=device,
                        precision=precision, batch_size=batch_size, threshold=threshold,
                        workers=workers, reduce=not no_reduce, max_pixels=max_pixels,
-                       timeout=timeout or None, engine=engine, ray_address=ray_address,
+                       timeout=timeout or None, per_face=per_face,
+                       face_fallback=no_face_fallback == "whole", engine=engine,
+                       ray_address=ray_address,
                        ray_actors=ray_actors, gpus_per_actor=gpus_per_actor)
     if engine not in ("local", "ray"):
         raise UsageError("--engine must be local or ray")
+    if no_face_fallback not in ("none", "whole"):
+        raise UsageError("--no-face-fallback must be none or whole")
     paths = iter_inputs(inputs or [], files_from=files_from, null_sep=null,
                         exclude=tuple(exclude or ()), follow_symlinks=follow_symlinks)
     report = err if out_path == "-" else out
@@ -509,6 +526,7 @@ def scan_cmd(
     t.add_column("value", justify="right")
     rows = [("scanned", f"{s.scanned:,}" + (f" (+{s.resumed:,} resumed)" if s.resumed else "")),
             ("fake", f"{s.fake:,}"), ("real", f"{s.real:,}"), ("errors", f"{s.errors:,}"),
+            *([("no face", f"{s.no_face:,}")] if s.no_face else []),
             ("images/s", f"{s.images_per_s:.1f}"), ("seconds", f"{s.seconds:.1f}"),
             ("model", s.model), ("output", out_path)]
     rows += [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in s.config.items()]

@@ -22,21 +22,29 @@ class Preprocess:
 
     As in the seeds: convert to RGB, resize directly to a square ``input_size`` (no crop)
     with bilinear interpolation and antialiasing, scale pixels to 0..1, then normalise with
-    ``mean``/``std`` (given on the 0..1 scale).
+    ``mean``/``std`` (given on the 0..1 scale). With ``crop="face"`` the model sees each
+    detected face's square crop instead of the whole image.
     """
 
     input_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     resize: str = "bilinear_antialias"
+    # "none": the whole image; "face": each face MTCNN finds, cut as a square of its box's
+    # longer side x (1 + 2 x face_margin), centred on the box (``fakescan.faces``)
+    crop: str = "none"
+    face_margin: float = 0.3
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "input_size": self.input_size,
             "mean": list(self.mean),
             "std": list(self.std),
             "resize": self.resize,
         }
+        if self.crop != "none":
+            d.update(crop=self.crop, face_margin=self.face_margin)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:
@@ -45,6 +53,8 @@ class Preprocess:
             mean=tuple(float(x) for x in d["mean"]),  # type: ignore[arg-type]
             std=tuple(float(x) for x in d["std"]),  # type: ignore[arg-type]
             resize=str(d.get("resize", "bilinear_antialias")),
+            crop=str(d.get("crop", "none")),
+            face_margin=float(d.get("face_margin", 0.3)),
         )
 
 

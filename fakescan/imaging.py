@@ -71,9 +71,37 @@ def resize_uint8(im: Image.Image, pp: Preprocess):
     return torch.from_numpy(resize_array(im, pp))
 
 
+def face_inputs(im: Image.Image, pp: Preprocess) -> list[tuple[tuple[int, int, int, int],
+                                                              np.ndarray]]:
+    """Every face in ``im`` (most confident first) as ``(box, model input)``: the square crop
+    ``pp`` asks for, resized. The box is the crop's, in ``im``'s pixels."""
+    from fakescan.faces import crop_square, detector, face_box
+
+    out = []
+    for face in detector().detect(im):
+        box = face_box(face, pp.face_margin, *im.size)
+        out.append((box, resize_array(crop_square(im, box), pp)))
+    return out
+
+
+def model_input(im: Image.Image, pp: Preprocess) -> np.ndarray:
+    """The one input training and eval see for an image: the whole image, or with
+    ``crop="face"`` its largest face (the whole image when no face is found: training sets
+    are face crops already, some too tight for the detector)."""
+    if pp.crop == "face":
+        faces = face_inputs(im, pp)
+        if faces:
+            box, x = max(faces, key=lambda f: f[0][2] - f[0][0])
+            return x
+    return resize_array(im, pp)
+
+
 def load_uint8(src: str | Path | bytes, pp: Preprocess):
-    """Decode and resize: the uint8 CHW tensor a model's normalisation is applied to."""
-    return resize_uint8(decode_rgb(src), pp)
+    """Decode and resize (and crop the face): the uint8 CHW tensor a model's normalisation is
+    applied to, for training and eval."""
+    import torch
+
+    return torch.from_numpy(model_input(decode_rgb(src), pp))
 
 
 def normalize(x, pp: Preprocess, dtype=None):

@@ -41,27 +41,43 @@ class ScanCore:
     """Decoded batch (or paths, or bytes) in, one ``Row`` per input out, in input order."""
 
     def __init__(self, sm: ScanModel, runtime: Runtime, decoder: Decoder,
-                 threshold: float | None = None) -> None:
+                 threshold: float | None = None, per_face: bool = False) -> None:
         self.sm = sm
         self.runtime = runtime
         self.decoder = decoder
         self.threshold = sm.threshold if threshold is None else float(threshold)
+        self.per_face = per_face
 
     def rows(self, dec: Decoded) -> list[Row]:
+        """One row per item; a face model's file is judged by its most suspicious face (or,
+        with ``per_face``, gets one row per face)."""
         card = self.sm.card
         probs = self.runtime(dec.images) if dec.ok else np.zeros((0, len(card.labels)))
         p_fake, verdict = card.p_fake(probs), card.verdict(probs, self.threshold)
+        inputs: dict[int, list[int]] = {}
+        for k, i in enumerate(dec.ok):
+            inputs.setdefault(i, []).append(k)
         out = []
-        by_item = dict(zip(dec.ok, range(len(dec.ok)), strict=True))
         for i, it in enumerate(dec.items):
             common = {"model": card.identity, "decoder": it.decoder,
                       "width": it.width, "height": it.height, "warning": it.warning}
             if it.error is not None:
                 out.append(Row.failed(it.path, it.error.code, str(it.error), **common))
                 continue
-            k = by_item[i]
-            out.append(Row(path=it.path, label=card.labels[verdict[k]], p_fake=float(p_fake[k]),
-                           threshold=self.threshold, **common))
+            ks = inputs.get(i, [])
+            if it.faces == 0 or not ks:
+                out.append(Row.no_face(it.path, **common))
+                continue
+            if not (self.per_face and it.faces is not None):  # the most suspicious input
+                ks = [max(ks, key=lambda k: p_fake[k])]
+            for k in ks:
+                box = dec.boxes[k]
+                face = {} if it.faces is None else {
+                    "faces": it.faces, "face_box": ",".join(map(str, box)) if box else "",
+                    "face": ks.index(k) + 1 if self.per_face else None}
+                out.append(Row(path=it.path, label=card.labels[verdict[k]],
+                               p_fake=float(p_fake[k]), threshold=self.threshold, **common,
+                               **face))
         return out
 
     def __call__(self, paths: list[str]) -> list[Row]:
@@ -118,7 +134,7 @@ def build_core(opts: ScanOptions, device: str, sm: ScanModel | None = None) -> S
     except BaseException:
         decoder.close()
         raise
-    return ScanCore(sm, runtime, decoder, opts.threshold)
+    return ScanCore(sm, runtime, decoder, opts.threshold, opts.per_face)
 
 
 def scan_batches(core: ScanCore, paths: Iterable[str], batch_size: int) -> Iterator[list[Row]]:

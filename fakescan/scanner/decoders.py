@@ -55,21 +55,24 @@ class Item:
     height: int | None = None
     decoder: str = ""
     warning: str = ""
+    faces: int | None = None  # faces found (face models only; 0: none)
 
 
 @dataclass
 class Decoded:
-    """A decoded batch: ``images[k]`` belongs to ``items[ok[k]]``."""
+    """A decoded batch: ``images[k]`` belongs to ``items[ok[k]]`` (a face model's item may
+    own several, one per face, ``boxes[k]`` being that face's crop box)."""
 
     items: list[Item]
     images: np.ndarray
     ok: list[int] = field(default_factory=list)
+    boxes: list[tuple[int, int, int, int] | None] = field(default_factory=list)
 
     @classmethod
-    def of(cls, items: list[Item], images: list[np.ndarray], ok: list[int],
-           size: int) -> Decoded:
+    def of(cls, items: list[Item], images: list[np.ndarray], ok: list[int], size: int,
+           boxes: list | None = None) -> Decoded:
         arr = np.stack(images) if images else np.zeros((0, 3, size, size), np.uint8)
-        return cls(items, arr, ok)
+        return cls(items, arr, ok, boxes if boxes is not None else [None] * len(ok))
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class DecodeOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     reduce: bool = True
     timeout: float | None = DEFAULT_TIMEOUT  # seconds per file (worker processes only)
+    face_fallback: bool = False  # face models: the whole image where no face is found
 
     @property
     def memory_budget(self) -> int:
@@ -90,48 +94,76 @@ class DecodeOptions:
 @dataclass
 class FileImage:
     """What a worker sends back for one file: its size, and the model input unless the file
-    is left to DALI (``image`` is ``None``)."""
+    is left to DALI (``image`` is ``None``); for a face model, each face's box and input
+    (``faces``; empty when the detector found none)."""
 
     width: int
     height: int
     image: np.ndarray | None = None
+    faces: list[tuple[tuple[int, int, int, int], np.ndarray]] | None = None
 
 
-def reference_decode(data: bytes, opts: DecodeOptions, fmt: str, reduce: bool | None = None):
-    """Decode bytes with the reference path -> uint8 CHW numpy array."""
-    from fakescan.imaging import decode_rgb, resize_array
+def _decoded(data: bytes, opts: DecodeOptions, fmt: str, reduce: bool):
+    from fakescan.imaging import decode_rgb
 
-    reduce = opts.reduce if reduce is None else reduce
-    draft = REDUCE_MARGIN * opts.preprocess.input_size if reduce else None
+    # a face crop needs the detail a whole-image reduction would drop: full decode then
+    draft = REDUCE_MARGIN * opts.preprocess.input_size if (
+        reduce and opts.preprocess.crop == "none") else None
     try:
         im = decode_rgb(data, draft=draft)
         im.load()
-        return resize_array(im, opts.preprocess)
+        return im
     except Exception as e:  # noqa: BLE001 - whatever the decoder raises is this file's row
         raise classify(e, fmt, data) from None
+
+
+def reference_decode(data: bytes, opts: DecodeOptions, fmt: str, reduce: bool | None = None):
+    """Decode bytes with the reference path -> the whole image as a uint8 CHW numpy array."""
+    from fakescan.imaging import resize_array
+
+    im = _decoded(data, opts, fmt, opts.reduce if reduce is None else reduce)
+    try:
+        return resize_array(im, opts.preprocess)
+    except Exception as e:  # noqa: BLE001
+        raise classify(e, fmt, data) from None
+
+
+def _reference_file(data: bytes, pr, opts: DecodeOptions, reduce: bool) -> FileImage:
+    """The reference path's outcome for a probed file: the whole image, or its faces."""
+    if opts.preprocess.crop == "face":
+        from fakescan.imaging import face_inputs, resize_array
+
+        im = _decoded(data, opts, pr.format, reduce)
+        try:
+            faces = face_inputs(im, opts.preprocess)
+            if not faces and opts.face_fallback:
+                faces = [((0, 0, im.width, im.height), resize_array(im, opts.preprocess))]
+            return FileImage(pr.width, pr.height, faces=faces)
+        except Exception as e:  # noqa: BLE001
+            raise classify(e, pr.format, data) from None
+    return FileImage(pr.width, pr.height, reference_decode(data, opts, pr.format, reduce))
 
 
 def decode_file(path: str, opts: DecodeOptions) -> FileImage:
     """Read, probe and decode one file with the reference path (a per-file function)."""
     data = read_bytes(path, opts.max_bytes)
-    pr = probe(data, opts.max_pixels)
-    return FileImage(pr.width, pr.height, reference_decode(data, opts, pr.format))
+    return _reference_file(data, probe(data, opts.max_pixels), opts, opts.reduce)
 
 
 def probe_file(path: str, opts: DecodeOptions) -> FileImage:
-    """Read and probe one file; decode it with the reference path unless DALI takes it."""
+    """Read and probe one file; decode it with the reference path unless DALI takes it (a
+    face model's files all take the reference path: the crop happens there)."""
     data = read_bytes(path, opts.max_bytes)
     pr = probe(data, opts.max_pixels)
-    if pr.plain:
+    if pr.plain and opts.preprocess.crop == "none":
         return FileImage(pr.width, pr.height)
-    return FileImage(pr.width, pr.height, reference_decode(data, opts, pr.format, reduce=False))
+    return _reference_file(data, pr, opts, reduce=False)
 
 
 def full_decode_file(path: str, opts: DecodeOptions) -> FileImage:
     """``decode_file`` at full resolution (DALI's fallback: DALI never reduces on decode)."""
     data = read_bytes(path, opts.max_bytes)
-    pr = probe(data, opts.max_pixels)
-    return FileImage(pr.width, pr.height, reference_decode(data, opts, pr.format, reduce=False))
+    return _reference_file(data, probe(data, opts.max_pixels), opts, reduce=False)
 
 
 def pil_decode_paths(paths: list[str], opts: DecodeOptions) -> Decoded:
@@ -141,16 +173,24 @@ def pil_decode_paths(paths: list[str], opts: DecodeOptions) -> Decoded:
 
 
 def _assemble(paths: list[str], outcomes: list[Outcome], decoder: str, size: int) -> Decoded:
-    items, images, ok = [], [], []
+    items, images, ok, boxes = [], [], [], []
     for p, o in zip(paths, outcomes, strict=True):
         item = Item(p, error=o.error, decoder=decoder, warning=o.warning)
-        if o.value is not None:
-            item.width, item.height = o.value.width, o.value.height
-            if item.error is None and o.value.image is not None:
-                images.append(o.value.image)
+        v = o.value
+        if v is not None:
+            item.width, item.height = v.width, v.height
+            if item.error is None and v.faces is not None:
+                item.faces = len(v.faces)
+                for box, x in v.faces:
+                    images.append(x)
+                    ok.append(len(items))
+                    boxes.append(box)
+            elif item.error is None and v.image is not None:
+                images.append(v.image)
                 ok.append(len(items))
+                boxes.append(None)
         items.append(item)
-    return Decoded.of(items, images, ok, size)
+    return Decoded.of(items, images, ok, size, boxes)
 
 
 def threaded(it: Iterable, depth: int, name: str) -> Iterator:
@@ -293,6 +333,8 @@ class DaliDecoder(Decoder):
         """Probed files -> decoded batch: DALI for the plain ones, the rest already decoded."""
         size = self.opts.preprocess.input_size
         dec = _assemble(paths, outs, "pil", size)
+        if self.opts.preprocess.crop != "none":  # faces are cut by the reference path
+            return dec
         images = dict(zip(dec.ok, dec.images, strict=True))
         plain: list[tuple[int, np.ndarray]] = []  # DALI's share
         for i, (item, o) in enumerate(zip(dec.items, outs, strict=True)):

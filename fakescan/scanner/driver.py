@@ -30,6 +30,7 @@ class Summary:
     fake: int = 0
     real: int = 0
     errors: int = 0
+    no_face: int = 0  # files a face model found no face in
     warnings: int = 0  # rows of this run with a warning
     seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
@@ -47,9 +48,15 @@ class Summary:
 
     def add(self, rows: list[Row]) -> None:
         for r in rows:
+            if r.face not in (None, 1):  # --per-face: the file's further faces (fake and
+                self.fake += self.is_fake(r.label)  # real then count faces, not files)
+                self.real += not self.is_fake(r.label)
+                continue
             self.scanned += 1
             self.warnings += bool(r.warning)
-            if r.status != "ok":
+            if r.status == "no_face":
+                self.no_face += 1
+            elif r.status != "ok":
                 self.errors += 1
                 self.error_codes[r.error_code] = self.error_codes.get(r.error_code, 0) + 1
             elif self.is_fake(r.label):
@@ -61,6 +68,7 @@ class Summary:
         return {"out": self.out, "model": self.model, "scanned": self.scanned,
                 "resumed": self.resumed, "fake": self.fake, "real": self.real,
                 "errors": self.errors, "error_codes": self.error_codes,
+                "no_face": self.no_face,
                 "warnings": self.warnings,
                 "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 2),
                 "exit_code": self.exit_code, **self.config}

@@ -28,6 +28,10 @@ class ScanOptions:
     max_pixels: int | None = None
     max_bytes: int | None = None
     timeout: float | None = DEFAULT_TIMEOUT  # seconds one file may take (decode workers)
+    # face models: judge the whole image where no face is found (else a no_face row), and
+    # write a row per face instead of per file
+    face_fallback: bool = False
+    per_face: bool = False
     # inference: which runtime, at which precision, on how many threads
     runtime: str = "auto"
     precision: str = "auto"
@@ -39,7 +43,8 @@ class ScanOptions:
     gpus_per_actor: float = 0.0
 
     def decode_options(self, preprocess: Preprocess) -> DecodeOptions:
-        d = DecodeOptions(preprocess, reduce=self.reduce, timeout=self.timeout)
+        d = DecodeOptions(preprocess, reduce=self.reduce, timeout=self.timeout,
+                          face_fallback=self.face_fallback)
         if self.max_pixels:
             d = replace(d, max_pixels=self.max_pixels)
         if self.max_bytes:

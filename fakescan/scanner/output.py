@@ -177,7 +177,7 @@ class Output:
                 self.previous["ok"] += 1
                 label = r.get("label", "")
                 self.previous["by_label"][label] = self.previous["by_label"].get(label, 0) + 1
-            else:
+            elif r.get("status") == "error":
                 self.previous["error"] += 1
 
     # ------------------------------------------------------------------ writing

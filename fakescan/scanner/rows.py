@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 FIELDS = ("path", "status", "label", "p_fake", "threshold", "model", "error_code", "error",
-          "decoder", "width", "height", "warning")
+          "decoder", "width", "height", "warning", "faces", "face", "face_box")
+STATUSES = ("ok", "error", "no_face")
 
 ERROR_CODES = {
     "not_found": "the path vanished between listing and reading (or never existed)",
@@ -27,6 +28,8 @@ ERROR_CODES = {
     "corrupt": "a recognised format whose data cannot be decoded",
     "decoder_crashed": "the decoding process died on this file (twice: it is retried once)",
     "timeout": "reading and decoding the file took longer than --timeout seconds",
+    "no_face": "a face model found no face in the image (status no_face: not an error; "
+               "--no-face-fallback whole judges the whole image instead)",
 }
 
 
@@ -44,6 +47,14 @@ class Row:
     width: int | None = None
     height: int | None = None
     warning: str = ""  # what a library said about the file (warnings, native messages)
+    faces: int | None = None  # face models: faces found in the file
+    face: int | None = None  # --per-face rows: which face (1 = most confident)
+    face_box: str = ""  # face models: "x0,y0,x1,y1" of the face crop that decided the row
+
+    @classmethod
+    def no_face(cls, path: str, **kw: Any) -> Row:
+        return cls(path=path, status="no_face", error_code="no_face",
+                   error="the detector found no face", faces=0, **kw)
 
     @classmethod
     def failed(cls, path: str, code: str, message: str, **kw: Any) -> Row:

@@ -16,8 +16,9 @@ outcome back as soon as it has it. A manager thread in the scan process drains t
 - each worker's standard error (where libtiff, libpng ... print) goes to a private file that
   is read back after every file into that file's ``warning``, never to the terminal.
 
-Workers are forked (they run Pillow and numpy only, never torch). The first ones are
-started when the pool is made, before the runtime starts its thread pools.
+Workers are forked (Pillow and numpy; for a face model, also the detector's small torch
+nets, single-threaded). The first ones are started when the pool is made, before the runtime
+starts its thread pools.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def _worker_main(conn, memory_budget: int | None) -> None:
     faulthandler.disable()  # a crash here is reported as the file's row, not as a dump
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scan's to handle
+    import sys
+
+    if "torch" in sys.modules:  # a face model's detector runs torch here: one thread, so no
+        sys.modules["torch"].set_num_threads(1)  # OpenMP pool is entered after the fork
     _cap_memory(memory_budget)
     tap = StderrTap()
     while True:

@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 
 from fakescan.config import Preprocess, Recipe
 from fakescan.data.layouts import Sample
-from fakescan.imaging import decode_rgb, load_uint8, resize_array
+from fakescan.imaging import decode_rgb, load_uint8, model_input
 
 CACHE_LIMIT_BYTES = 4 << 30
 
@@ -27,11 +27,16 @@ def _load(args: tuple[str, Preprocess]) -> np.ndarray:
     return load_uint8(path, pp).numpy()
 
 
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
 def preload(samples: list[Sample], pp: Preprocess, workers: int = 2) -> list[torch.Tensor]:
     """Decode + resize every sample once, in a process pool."""
     jobs = [(str(s.path), pp) for s in samples]
     if workers > 1 and len(jobs) > 16:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # single-threaded torch in the workers (the face detector): no OpenMP pool forked
+        with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
             arrays = list(pool.map(_load, jobs, chunksize=16))
     else:
         arrays = [_load(j) for j in jobs]
@@ -189,7 +194,7 @@ class ImageSamples(TorchDataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         if self.perturb is not None:
             im = self.perturb(decode_rgb(self.samples[i].path))
-            x = torch.from_numpy(resize_array(im, self.pp))
+            x = torch.from_numpy(model_input(im, self.pp))
         elif self.cache is not None:
             x = self.cache[i]
         else:

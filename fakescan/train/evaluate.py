@@ -177,7 +177,8 @@ def evaluate(
         w.writeheader()
         w.writerows(wrong)
     title = f"{lm.name}: misclassified on {split} ({len(wrong)} of {len(samples)})"
-    plots.misclassified_grid(wrong, dest / "misclassified.png", title)
+    plots.misclassified_grid(wrong, dest / "misclassified.png", title,
+                             preprocess=card.preprocess)
     plots.confusion(report["confusion_matrix"], labels, dest / "confusion.png",
                     f"{lm.name} on {split} (threshold {threshold:.3f})")
 

@@ -9,6 +9,7 @@ seeded per epoch, so a resumed run continues exactly where an uninterrupted one 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ class TrainConfig:
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     resume_epochs: int | None = None  # with resume: a new epoch budget (else the stored one)
     classes: tuple[str, ...] | None = None  # keep only these classes of the data
+    crop: str = "none"  # "face": the model sees face crops (``Preprocess.crop``)
+    face_margin: float = 0.3
 
     @property
     def datasets(self) -> list[Path]:
@@ -168,8 +171,8 @@ def train(cfg: TrainConfig, console: Console | None = None) -> ModelCard:
     validation and write the card. ``cfg`` itself is never changed.
     """
     console = console or Console(stderr=True)
-    recipe, arch_options = _resolved_recipe(cfg)
-    run = _setup(cfg, recipe, arch_options, console)
+    recipe, arch_options, pp = _resolved_recipe(cfg)
+    run = _setup(cfg, recipe, arch_options, pp, console)
     state = _start_state(run, console)
     stopped_early = _fit(run, state, console)
     card = _finalize(run, state, stopped_early)
@@ -179,9 +182,9 @@ def train(cfg: TrainConfig, console: Console | None = None) -> ModelCard:
     return card
 
 
-def _resolved_recipe(cfg: TrainConfig) -> tuple[Recipe, dict[str, Any]]:
-    """The recipe and architecture options this run uses: ``cfg``'s, or on resume the run's
-    own (with ``--epochs`` as a new budget)."""
+def _resolved_recipe(cfg: TrainConfig) -> tuple[Recipe, dict[str, Any], Preprocess]:
+    """The recipe, architecture options and preprocessing this run uses: ``cfg``'s, or on
+    resume the run's own (with ``--epochs`` as a new budget)."""
     out = Path(cfg.out)
     if cfg.resume:
         if not (out / "last.json").is_file():
@@ -189,10 +192,15 @@ def _resolved_recipe(cfg: TrainConfig) -> tuple[Recipe, dict[str, Any]]:
         prev = ModelCard.load(out)
         if prev.architecture != cfg.arch:
             raise UsageError(f"--resume: {out} holds a {prev.architecture} run, not {cfg.arch}")
-        return Recipe(**prev.recipe).replace(epochs=cfg.resume_epochs), dict(prev.arch_options)
+        return (Recipe(**prev.recipe).replace(epochs=cfg.resume_epochs),
+                dict(prev.arch_options), prev.preprocess)
     if out.exists() and (out / CARD).exists():
         raise UsageError(f"{out} already holds a model; use --resume or another --out")
-    return cfg.recipe, dict(cfg.arch_options)
+    if cfg.crop not in ("none", "face"):
+        raise UsageError(f"crop must be none or face, got {cfg.crop!r}")
+    pp = dataclasses.replace(get_arch(cfg.arch).preprocess, crop=cfg.crop,
+                             face_margin=cfg.face_margin)
+    return cfg.recipe, dict(cfg.arch_options), pp
 
 
 def build_optimizer(model, recipe: Recipe):
@@ -208,10 +216,10 @@ def build_optimizer(model, recipe: Recipe):
     return opt, sched
 
 
-def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any],
+def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: Preprocess,
            console: Console) -> _Run:
     spec = get_arch(cfg.arch)
-    pp, out = spec.preprocess, Path(cfg.out)
+    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     ds, train_s, valid_s = _splits(cfg, recipe.seed)

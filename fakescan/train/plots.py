@@ -75,9 +75,11 @@ def roc(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path, tit
     return path
 
 
-def misclassified_grid(rows: list[dict[str, Any]], path: Path, title: str, limit: int = 24) -> Path:
-    """Thumbnails of misclassified images captioned with true / predicted class and p_fake."""
-    from fakescan.imaging import decode_rgb
+def misclassified_grid(rows: list[dict[str, Any]], path: Path, title: str, limit: int = 24,
+                       preprocess=None) -> Path:
+    """Thumbnails of misclassified images captioned with true / predicted class and p_fake;
+    with a face model's ``preprocess``, the face crops the model saw."""
+    from fakescan.imaging import decode_rgb, model_input
 
     rows = rows[:limit]
     cols = 6
@@ -89,8 +91,12 @@ def misclassified_grid(rows: list[dict[str, Any]], path: Path, title: str, limit
     for ax, r in zip(axes, rows, strict=False):
         try:
             im = decode_rgb(r["path"])
-            im.thumbnail((160, 160))
-            ax.imshow(im)
+            if preprocess is not None and preprocess.crop != "none":
+                im = model_input(im, preprocess).transpose(1, 2, 0)
+                ax.imshow(im)
+            else:
+                im.thumbnail((160, 160))
+                ax.imshow(im)
         except Exception:
             ax.text(0.5, 0.5, "unreadable", ha="center")
         ax.set_title(f"true {r['true']} / pred {r['pred']}\np_fake {r['p_fake']:.2f}", fontsize=7)
