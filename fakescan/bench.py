@@ -176,7 +176,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
             paths = [p for p, _ in zip(iter_inputs([str(images)]), range(n_images),
                                        strict=False)]
             if not paths:
-                raise UsageError(f"--images {images}: no files")
+                raise UsageError(f"{images}: no image files")
         base = {"model": Path(ref).name, "n_images": len(paths),
                 "random_weights": random_weights, "batch_size": batch_size}
         for device in devices:

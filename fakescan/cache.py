@@ -3,7 +3,8 @@
 A scan never writes into a model folder (it may be read-only: the shipped default detector
 lives inside the installed package). ONNX files built for the onnx runtime, runtime
 autotuning results and TensorRT engines go here instead, keyed by the weights' hash:
-``$FAKESCAN_CACHE``, else ``$XDG_CACHE_HOME/fakescan``, else ``~/.cache/fakescan``.
+the configured cache (``settings``; the command line takes ``$FAKESCAN_CACHE``), else
+``$XDG_CACHE_HOME/fakescan``, else ``~/.cache/fakescan``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("FAKESCAN_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
+    from fakescan.settings import SETTINGS
+
+    if SETTINGS.cache_dir is not None:
+        return SETTINGS.cache_dir
+    xdg = os.environ.get("XDG_CACHE_HOME")  # the platform's convention, not fakescan's
     return (Path(xdg) if xdg else Path.home() / ".cache") / "fakescan"

@@ -10,9 +10,10 @@ import contextlib
 from functools import cache
 from pathlib import Path
 
+from fakescan.choices import Precision, names
 from fakescan.errors import UsageError
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+PRECISIONS = names(Precision)
 
 
 @cache
@@ -77,12 +78,12 @@ def pick_device(spec: str = "auto"):
         return torch.device("cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UsageError(f"--device {spec}: no CUDA device is available on this machine")
+            raise UsageError(f"device {spec}: no CUDA device is available on this machine")
         dev = torch.device(spec if ":" in spec else "cuda:0")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
+            raise UsageError(f"device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
         return dev
-    raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    raise UsageError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
 
 
 def pick_dtype(device, precision: str = "auto", *, training: bool = False):
@@ -94,12 +95,12 @@ def pick_dtype(device, precision: str = "auto", *, training: bool = False):
     import torch
 
     if precision not in PRECISIONS:
-        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
         return None
     if precision == "fp16":
         if device.type != "cuda":
-            raise UsageError("--precision fp16 needs a CUDA device (use bf16 on CPU)")
+            raise UsageError("fp16 precision needs a CUDA device (bf16 runs on CPUs)")
         return torch.float16
     if precision == "bf16":
         return torch.bfloat16

@@ -6,7 +6,6 @@ holds only a pickled checkpoint (``.pt``/``.pth``/``.bin``/``.ckpt``) is refused
 
 from __future__ import annotations
 
-import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,11 @@ DEFAULT_NAME = "default"
 
 
 def models_dir() -> Path:
-    """The store: ``$FAKESCAN_MODELS`` or ``./models``."""
-    return Path(os.environ.get("FAKESCAN_MODELS", "models"))
+    """The store: ``./models`` unless configured (the command line takes
+    ``$FAKESCAN_MODELS``)."""
+    from fakescan.settings import SETTINGS
+
+    return SETTINGS.models_dir
 
 
 def default_model_dir() -> Path:

@@ -46,7 +46,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_state_file(path: str | Path, what: str = "--backbone-weights") -> dict[str, Any]:
+def load_state_file(path: str | Path, what: str = "backbone weights") -> dict[str, Any]:
     """A state dict from ``.safetensors`` or a weights-only ``.pth``.
 
     ``.pth`` files are read with ``torch.load(weights_only=True)``, which refuses any pickle

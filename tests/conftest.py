@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from fakescan.settings import configure_from
+
 REPO = Path(__file__).resolve().parents[1]
 # What scans build once (ONNX files, runtime choices) goes to a cache of the test run's own,
 # not the user's; subprocesses (run_cli) inherit it.
 os.environ.setdefault("FAKESCAN_CACHE", tempfile.mkdtemp(prefix="fakescan-test-cache-"))
+configure_from(os.environ)  # what the command line's entry point does
 SHARED = Path(os.environ.get("FAKESCAN_SHARED", REPO.parent / "shared"))
 HARD = SHARED / "datasets" / "hard-fake-vs-real-faces"
 OOD = SHARED / "datasets" / "ood-ffhq-vs-stylegan2-dev"

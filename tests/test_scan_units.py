@@ -153,7 +153,7 @@ def test_resume_cuts_half_line_skips_done_and_refuses_other_model(tmp_path):
     o.close()
     with open(out, "a") as f:
         f.write("c.jpg,ok,fa")  # a killed scan's half-written line
-    with pytest.raises(UsageError, match="--resume"):
+    with pytest.raises(UsageError, match="resume it"):
         Output(str(out), "csv", "m@1")
     o = Output(str(out), "csv", "m@1", resume=True)
     assert o.done == {"a.jpg", "b.jpg"} and o.previous["by_label"] == {"fake": 2}

@@ -51,7 +51,7 @@ def test_train_cli_writes_a_complete_model_folder(synth_small, tmp_path):
 def test_existing_model_folder_is_not_overwritten(synth_small, tmp_path):
     train(_cfg("simplecnn", synth_small, tmp_path / "m", epochs=1))
     r = run_cli("train", "--model", "simplecnn", "--data", synth_small, "--out", tmp_path / "m")
-    assert r.returncode == 2 and "--resume" in r.stderr
+    assert r.returncode == 2 and "resume it" in r.stderr
 
 
 def test_resume_continues_without_gap_or_repeat(synth_small, tmp_path):

@@ -1,10 +1,10 @@
 """Exact and perceptual duplicates, within and across splits (train/test leakage).
 
 Exact duplicates share a SHA-256 of their bytes. Near duplicates have 64-bit perceptual hashes
-(pHash: DCT of a 32x32 grey thumbnail, 8x8 lowest frequencies against their median) within a
-Hamming distance. Candidate pairs come from multi-index hashing: split the hash into
-``max_distance + 1`` chunks; by the pigeonhole principle two hashes within that distance agree
-exactly on at least one chunk, so only bucket-mates are compared (no N^2 scan).
+(imagehash's pHash: DCT of a 32x32 grey thumbnail, 8x8 lowest frequencies against their
+median) within a Hamming distance. Candidate pairs come from multi-index hashing: split the
+hash into ``max_distance + 1`` chunks; by the pigeonhole principle two hashes within that
+distance agree exactly on at least one chunk, so only bucket-mates are compared (no N^2 scan).
 """
 
 from __future__ import annotations
@@ -24,26 +24,14 @@ from fakescan.data.layouts import Dataset
 SPLIT_ORDER = {"train": 0, "all": 0, "valid": 1, "test": 2}
 
 
-def _dct_matrix(n: int) -> np.ndarray:
-    k = np.arange(n)[:, None]
-    m = np.cos(np.pi * (2 * np.arange(n)[None, :] + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
-    m[0] /= np.sqrt(2.0)
-    return m
-
-
-_DCT32 = _dct_matrix(32)
-
-
 def phash(path: Path) -> int:
-    """64-bit perceptual hash of an image file (imagehash's pHash definition)."""
+    """64-bit perceptual hash of an image file: imagehash's pHash, as an integer."""
+    import imagehash
     from PIL import Image
 
     with Image.open(path) as im:
-        im.draft("L", (64, 64))  # JPEG: decode at reduced size; result is then resized anyway
-        g = np.asarray(im.convert("L").resize((32, 32), Image.Resampling.LANCZOS), np.float64)
-    low = (_DCT32 @ g @ _DCT32.T)[:8, :8]
-    bits = (low > np.median(low)).ravel()
-    return int(np.packbits(bits).view(">u8")[0])
+        im.draft("L", (64, 64))  # JPEG: decode at reduced size; pHash works on 32x32 anyway
+        return int(str(imagehash.phash(im)), 16)
 
 
 def _hash_file(path: Path) -> tuple[str, int | None, str | None]:

@@ -14,7 +14,8 @@ from fakescan.errors import UsageError
 
 def check_ratios(ratios: tuple[float, float, float]) -> tuple[float, float, float]:
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:
-        raise UsageError(f"--ratios needs three non-negative numbers that sum to 1, got {ratios}")
+        raise UsageError("split ratios need three non-negative numbers that sum to 1, got "
+                         f"{ratios}")
     return ratios
 
 

@@ -13,7 +13,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-INPUT_FILTERS = ("none", "highpass", "highpass_norm")
+from fakescan.choices import InputFilter, names
+
+INPUT_FILTERS = names(InputFilter)
 
 
 class HighPassInput(nn.Module):

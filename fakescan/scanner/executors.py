@@ -71,8 +71,11 @@ def stream(opts: ScanOptions, sm: ScanModel, paths: Iterable[str]) -> Stream:
     return EXECUTORS[executor_for(opts)](opts, sm, paths)
 
 
-def _worker(opts: ScanOptions, device: str, in_q, out_q) -> None:
+def _worker(opts: ScanOptions, device: str, in_q, out_q, settings) -> None:
+    from fakescan.settings import restore
+
     die_with_parent()
+    restore(settings)  # a spawned process: the parent's store and cache
     set_threads(opts.threads)  # an entry point: this process is the device's own
     try:
         core = build_core(opts, device)
@@ -98,7 +101,10 @@ def scan_multi(opts: ScanOptions, devices: list[str],
     # may not be daemonic; it dies with this process all the same (PDEATHSIG, finally below).
     if opts.workers is None:
         opts = replace(opts, workers=max(1, (os.cpu_count() or 1) // len(devices)))
-    procs = [ctx.Process(target=_worker, args=(opts, d, in_q, out_q)) for d in devices]
+    from fakescan.settings import snapshot
+
+    procs = [ctx.Process(target=_worker, args=(opts, d, in_q, out_q, snapshot()))
+             for d in devices]
     for p in procs:
         p.start()
     outstanding = 0  # batches handed out whose rows have not come back

@@ -101,7 +101,7 @@ def iter_inputs(
     A named path that does not exist is still yielded (it becomes a ``not_found`` row).
     """
     if files_from is not None and files_from != "-" and not Path(files_from).is_file():
-        raise UsageError(f"--files-from {files_from}: no such file")
+        raise UsageError(f"list of files {files_from}: no such file")
     for p in paths:
         p = str(p)
         if p == "-":

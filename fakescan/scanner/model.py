@@ -50,7 +50,7 @@ class ScanModel:
         from fakescan.store import load_model
 
         if self.folder is None:
-            raise ModelError(f"{self.onnx_path} is an ONNX file: use --runtime onnx")
+            raise ModelError(f"{self.onnx_path} is an ONNX file: it runs on the onnx runtime only")
         return load_model(self.folder).model
 
     def onnx_file(self, fp16: bool = False) -> Path:

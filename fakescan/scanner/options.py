@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from fakescan.choices import Decoder, Engine, names
 from fakescan.config import Preprocess
 from fakescan.scanner.decoders import DecodeOptions
 from fakescan.scanner.workers import DEFAULT_TIMEOUT
 
-DECODERS = ("auto", "dali", "pil")
-ENGINES = ("local", "ray")
+DECODERS = names(Decoder)
+ENGINES = names(Engine)
 
 
 @dataclass(frozen=True)

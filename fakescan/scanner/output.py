@@ -96,7 +96,7 @@ FORMATS = tuple(CODECS)
 def format_for(path: str, fmt: str | None) -> str:
     if fmt:
         if fmt not in FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+            raise UsageError(f"output format must be one of {', '.join(FORMATS)}")
         return fmt
     suffix = Path(path).suffix.lower().lstrip(".")
     return suffix if suffix in FORMATS else "csv"
@@ -118,7 +118,7 @@ class Output:
         self.codec = CODECS[fmt]
         if self.stdout:
             if resume:
-                raise UsageError("--resume needs an output file (--out), not stdout")
+                raise UsageError("resuming needs an output file, not stdout")
             self.path = "-"
             self._f = sys.stdout
             self._fd = None
@@ -126,12 +126,12 @@ class Output:
             return
         self.path = path + ".partial.jsonl" if fmt == "json" else path
         if fmt == "json" and os.path.exists(path) and not resume and not overwrite:
-            raise UsageError(f"{path} exists: add --resume to complete it or --overwrite")
+            raise UsageError(f"{path} exists: resume it to complete it, or overwrite it")
         if fmt == "json" and resume and os.path.exists(path) and not os.path.exists(self.path):
             _json_to_partial(path, self.path)  # resuming a finished JSON scan: reopen its rows
         exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
         if exists and not resume and not overwrite:
-            raise UsageError(f"{self.path} exists: add --resume to complete it or --overwrite "
+            raise UsageError(f"{self.path} exists: resume it to complete it, or overwrite it "
                              "to start again")
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -46,13 +46,13 @@ def read_bytes(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
             kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
             raise ScanError("not_a_file", kind)
         if st.st_size > max_bytes:
-            raise ScanError("too_large", f"{st.st_size} bytes is over --max-bytes {max_bytes}")
+            raise ScanError("too_large", f"{st.st_size} bytes is over the limit of {max_bytes}")
         chunks, size = [], 0
         while chunk := os.read(fd, 1 << 20):  # the file may grow after fstat
             chunks.append(chunk)
             size += len(chunk)
             if size > max_bytes:
-                raise ScanError("too_large", f"over --max-bytes {max_bytes}")
+                raise ScanError("too_large", f"over the limit of {max_bytes} bytes")
         data = b"".join(chunks)
     except OSError as e:
         raise ScanError("read_error", f"read failed: {e.strerror}") from None

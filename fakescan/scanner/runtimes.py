@@ -15,13 +15,15 @@ import os
 import numpy as np
 
 from fakescan.cache import cache_dir
+from fakescan.choices import Runtime as RuntimeChoice
+from fakescan.choices import names
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
 from fakescan.errors import UsageError
 from fakescan.imaging import normalize
 from fakescan.onnxrt import onnx_session
 from fakescan.scanner.model import ScanModel
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = names(RuntimeChoice)
 
 
 def fuse_conv_bn(model):
@@ -95,7 +97,7 @@ class OnnxRuntime(Runtime):
     def __init__(self, sm: ScanModel, device: str = "auto", precision: str = "auto",
                  threads: int | None = None) -> None:
         if precision not in ("auto", "fp32", "fp16"):
-            raise UsageError("--runtime onnx runs the exported precision: use fp32 or fp16")
+            raise UsageError("the onnx runtime runs the exported precision: fp32 or fp16")
         dev = pick_device(device)
         self.device = str(dev)
         self.sm = sm
@@ -143,7 +145,7 @@ def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
     remembered in the user cache (``autotune.json``); torch when precision is forced to
     bf16."""
     if runtime not in RUNTIMES:
-        raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}")
+        raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}")
     if runtime == "auto":
         if sm.folder is None:
             runtime = "onnx"

@@ -122,7 +122,7 @@ def evaluate(
         data = [Path(s["path"]) for s in card_data.get("sources", [])] or (
             [Path(card_data["path"])] if card_data.get("path") else [])
         if not data:
-            raise UsageError("the model's card names no training data: pass --data")
+            raise UsageError("the model's card names no training data: name the data to evaluate")
     datas = list(data) if isinstance(data, list | tuple) else [Path(data)]
     oods = [] if ood is None else (list(ood) if isinstance(ood, list | tuple) else [ood])
     ratios = ratios or tuple(card_data.get("ratios", (0.8, 0.1, 0.1)))  # the training split

@@ -188,14 +188,15 @@ def _resolved_recipe(cfg: TrainConfig) -> tuple[Recipe, dict[str, Any], Preproce
     out = Path(cfg.out)
     if cfg.resume:
         if not (out / "last.json").is_file():
-            raise UsageError(f"--resume: {out} has no resumable run (no last.json)")
+            raise UsageError(f"cannot resume {out}: no resumable run there (no last.json)")
         prev = ModelCard.load(out)
         if prev.architecture != cfg.arch:
-            raise UsageError(f"--resume: {out} holds a {prev.architecture} run, not {cfg.arch}")
+            raise UsageError(f"cannot resume {out}: it holds a {prev.architecture} run, not "
+                             f"{cfg.arch}")
         return (Recipe(**prev.recipe).replace(epochs=cfg.resume_epochs),
                 dict(prev.arch_options), prev.preprocess)
     if out.exists() and (out / CARD).exists():
-        raise UsageError(f"{out} already holds a model; use --resume or another --out")
+        raise UsageError(f"{out} already holds a model: resume it, or train into another folder")
     if cfg.crop not in ("none", "face"):
         raise UsageError(f"crop must be none or face, got {cfg.crop!r}")
     pp = dataclasses.replace(get_arch(cfg.arch).preprocess, crop=cfg.crop,

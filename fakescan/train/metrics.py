@@ -1,4 +1,5 @@
-"""Classification metrics for the positive class ``fake`` (plus per class), in NumPy.
+"""Classification metrics for the positive class ``fake`` (plus per class): the curves and
+scores from scikit-learn, the threshold policies and per-source figures here.
 
 The verdict and the score (``p_fake``: with more than two classes every non-real class
 counts as fake) come from the model's ``DecisionRule`` (``fakescan.card``), the one rule
@@ -15,36 +16,32 @@ from fakescan.card import DecisionRule, ModelCard
 
 
 def roc_curve(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fpr, tpr, thresholds) for predicting positive when ``score >= threshold``."""
-    order = np.argsort(-score, kind="mergesort")
-    s, yy = score[order], y[order].astype(np.int64)
-    distinct = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    tps = np.cumsum(yy)[distinct]
-    fps = (distinct + 1) - tps
-    p, n = max(int(yy.sum()), 1), max(int(len(yy) - yy.sum()), 1)
-    tpr = np.r_[0.0, tps / p]
-    fpr = np.r_[0.0, fps / n]
-    return fpr, tpr, np.r_[np.inf, s[distinct]]
+    """(fpr, tpr, thresholds) for predicting positive when ``score >= threshold``:
+    scikit-learn's curve with every threshold kept (the calibration walks all of them)."""
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
+    y = np.asarray(y).astype(np.int64)
+    if y.min() == y.max():  # one class: no curve; the chance diagonal stands in
+        return np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.array([np.inf, score.min()])
+    return sk_roc_curve(y, score, drop_intermediate=False)
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC (scikit-learn); NaN where only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
     if y.min() == y.max():
         return float("nan")
-    fpr, tpr, _ = roc_curve(y, score)
-    return float(np.trapezoid(tpr, fpr))
+    return float(roc_auc_score(y, score))
 
 
 def average_precision(y: np.ndarray, score: np.ndarray) -> float:
-    """Step-wise AP (as scikit-learn): sum over thresholds of precision x recall increase."""
+    """Average precision (scikit-learn's step-wise definition); NaN without positives."""
+    from sklearn.metrics import average_precision_score
+
     if y.sum() == 0:
         return float("nan")
-    order = np.argsort(-score, kind="mergesort")
-    s, yy = score[order], y[order]
-    distinct = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    tps = np.cumsum(yy)[distinct]
-    precision = tps / (distinct + 1)
-    recall = tps / yy.sum()
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(average_precision_score(y, score))
 
 
 def calibration_label(max_fpr: float | None, n_sources: int = 1) -> str:
@@ -115,9 +112,9 @@ def classification_report(
     neg = rule.negative_index
     y = (targets != neg).astype(np.int64)
     yhat = (pred != neg).astype(np.int64)
-    k = len(labels)
-    cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (targets, pred), 1)
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(targets, pred, labels=list(range(len(labels))))
 
     def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
         p = tp / (tp + fp) if tp + fp else 0.0

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fakescan.config import Recipe
+
 
 @dataclass(frozen=True)
 class RecipePreset:
@@ -47,3 +49,19 @@ def get_preset(name: str) -> RecipePreset:
     if name not in PRESETS:
         raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+def resolve_recipe(arch: str, preset_name: str = "seed", *,
+                   arch_options: dict[str, Any] | None = None,
+                   **changes: Any) -> tuple[Recipe, dict[str, Any]]:
+    """The recipe and architecture options a run uses: the architecture's seed recipe, then
+    the preset's fields and options, then ``changes`` (``None`` leaves a field as it is) and
+    ``arch_options`` (an ``input_filter`` of ``"none"`` removes the preset's)."""
+    from fakescan.nets import get_arch  # (registers every architecture)
+
+    preset = get_preset(preset_name)
+    options = {**preset.arch_options, **(arch_options or {})}
+    if options.get("input_filter") == "none":
+        del options["input_filter"]
+    recipe = get_arch(arch).recipe.replace(name=preset_name, **preset.recipe).replace(**changes)
+    return recipe, options

@@ -1,0 +1,81 @@
+"""Train the default detector that ships with fakescan and pack it into the package.
+
+    python benchmarks/experiments/make_default.py            # train (~45 min on 2 cores), pack
+    python benchmarks/experiments/make_default.py --from DIR # pack a model trained already
+
+Training: ``fakescan train --model effnet_lite0 --recipe cross_source`` on every labelled
+shared source (``hard-fake-vs-real-faces``, ``ffhq-vs-stylegan2``, ``utkface-real``, the reals
+of ``ciplab-real-and-edited-160``; ``ood-ffhq-vs-stylegan2-dev`` is only ever evaluated).
+Packing: the weights as float16 safetensors (7.4 MB; every verdict on the validation images
+checked against the float32 model) and the card, named ``fakescan-default``, into
+``fakescan/default_model/``, where every install finds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("FAKESCAN_SHARED", REPO.parent / "shared")) / "datasets"
+SOURCES = ("hard-fake-vs-real-faces", "ffhq-vs-stylegan2", "utkface-real",
+           "ciplab-real-and-edited-160")
+TRAIN_ARGS = ["--model", "effnet_lite0", "--recipe", "cross_source", "--class", "real",
+              "--class", "fake"]
+NAME = "fakescan-default"
+
+
+def pack(folder: Path, dest: Path) -> None:
+    import numpy as np
+    import torch
+
+    from fakescan.card import ModelCard
+    from fakescan.data.layouts import load_sources
+    from fakescan.imaging import load_uint8, normalize
+    from fakescan.store import WEIGHTS, load_model, load_tensors, save_tensors, sha256_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    state = load_tensors(folder / WEIGHTS)
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    save_tensors(half, dest / WEIGHTS)
+    card = ModelCard.load(folder)
+    card = card.replace(name=NAME, weights_sha256=sha256_file(dest / WEIGHTS))
+    card.save(dest)
+    # float16 storage must not change a verdict: compare on the validation images
+    a, b = load_model(folder), load_model(dest)
+    ds = load_sources([Path(s["path"]) for s in card.data["sources"]],
+                      ratios=tuple(card.data["ratios"]), seed=card.data["seed"],
+                      classes=tuple(card.data["classes_kept"] or ()) or None)
+    x = torch.stack([load_uint8(s.path, card.preprocess) for s in ds.splits["valid"]])
+    with torch.inference_mode():
+        pa = torch.softmax(a.model(normalize(x, card.preprocess)), 1).numpy()
+        pb = torch.softmax(b.model(normalize(x, card.preprocess)), 1).numpy()
+    delta = float(np.abs(card.p_fake(pa) - card.p_fake(pb)).max())
+    agree = float((card.verdict(pa) == card.verdict(pb)).mean())
+    print(f"float16 vs float32 on {len(x)} validation images: max |delta p_fake| {delta:.2e}, "
+          f"verdict agreement {agree:.4f}")
+    if agree < 1.0:
+        raise SystemExit("float16 weights change a verdict: not packed")
+    print(f"packed {dest} ({(dest / WEIGHTS).stat().st_size / 1e6:.1f} MB): {card.identity}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--from", dest="src", type=Path, help="a trained model folder to pack")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/fakescan-default-train"))
+    args = ap.parse_args()
+    src = args.src
+    if src is None:
+        data = [x for s in SOURCES for x in ("--data", str(SHARED / s))]
+        subprocess.run([sys.executable, "-m", "fakescan", "train", *TRAIN_ARGS, *data,
+                        "--out", str(args.work)], check=True)
+        src = args.work
+    pack(src, REPO / "fakescan" / "default_model")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Every closed choice a user makes, as ``StrEnum`` s: the library validates against these and
+the command line shows and checks them at parse time (``[auto|dali|pil]``).
+
+Members are strings (``Decoder.pil == "pil"``), so library code compares and stores plain
+values. This module imports nothing heavy, so ``fakescan --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Decoder(StrEnum):
+    auto = "auto"
+    dali = "dali"
+    pil = "pil"
+
+
+class Runtime(StrEnum):
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+
+
+class Precision(StrEnum):
+    auto = "auto"
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+class OutputFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+    json = "json"
+
+
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+class Crop(StrEnum):
+    none = "none"
+    face = "face"
+
+
+class FaceFallback(StrEnum):
+    none = "none"
+    whole = "whole"
+
+
+class InputFilter(StrEnum):
+    none = "none"
+    highpass = "highpass"
+    highpass_norm = "highpass_norm"
+
+
+class Padding(StrEnum):
+    valid = "valid"
+    same = "same"
+
+
+def names(choice: type[StrEnum]) -> tuple[str, ...]:
+    return tuple(c.value for c in choice)
+
+
+def metavar(choice: type[StrEnum]) -> str:
+    """``[a|b|c]``: how a choice shows in help."""
+    return "[" + "|".join(names(choice)) + "]"

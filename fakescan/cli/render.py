@@ -1,0 +1,148 @@
+"""Rich tables for the commands' results, each fitting an 80-column terminal (``--json``
+keeps every field)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from fakescan.cli.app import rel
+
+
+def fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,}" if isinstance(v, int) else f"{v:.4f}"
+
+
+def architectures(rows: list[dict[str, Any]]) -> Table:
+    t = Table(title="Registered architectures (2 classes)")
+    for col, just in [("name", "left"), ("input", "right"), ("params", "right"),
+                      ("trainable", "right"), ("source", "left")]:
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in rows:
+        name = r["name"] + (f" ({r['variant']})" if r["variant"] else "")
+        t.add_row(name, str(r["input_size"]), f"{r['params']:,}", f"{r['trainable_params']:,}",
+                  r["source"])
+    return t
+
+
+def data_stats(st: dict[str, Any]) -> Table:
+    t = Table(title=f"{st['dataset']}  [{st['layout']}; {st['split']}]")
+    t.add_column("split")
+    for c in st["classes"]:
+        t.add_column(f"{c} #", justify="right")
+        t.add_column(f"{c} %", justify="right")
+    t.add_column("total", justify="right")
+    t.add_column("% of all", justify="right")
+    for r in st["rows"]:
+        cells = [r["split"].capitalize()]
+        for c in st["classes"]:
+            cells += [f"{r['counts'][c]:,}", f"{r['percent'][c]:.2f}"]
+        cells += [f"{r['total']:,}", f"{r['share']:.1f}"]
+        t.add_row(*cells, end_section=r["split"] == st["rows"][-2]["split"])
+    return t
+
+
+def duplicates(report: dict[str, Any], root: Path, max_distance: int) -> Table:
+    t = Table(title=f"Duplicate groups (pHash distance <= {max_distance})")
+    for col in ("#", "kind", "dist", "splits", "leak", "files"):
+        t.add_column(col)
+    for k, g in enumerate(report["groups"], 1):
+        files = "\n".join(f"{m['split']}: {rel(m['path'], root)}" for m in g["members"])
+        t.add_row(str(k), g["kind"], str(g["max_distance"]), ",".join(g["splits"]),
+                  "[red]LEAK[/]" if g["leak"] else "", files)
+    return t
+
+
+def evaluation(m: dict[str, Any], split: str) -> list[Table]:
+    how = "recalibrated now on" if m["calibrated_now"] else "from the card, calibrated on"
+    t = Table(title=f"{m['model']} on {split} of {m['dataset']}  (threshold "
+                    f"{m['threshold']:.3f}, {how} {m['threshold_calibrated_on']})")
+    t.add_column("metric")
+    t.add_column(split, justify="right")
+    for key in ("n", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
+                "real_called_fake", "fake_called_real", "tpr_at_fpr_0.05"):
+        t.add_row(key, fmt(m["details"].get(key)))
+    tables = [t]
+    if m.get("cross_source"):
+        ct = Table(title="other sources (at the same threshold)")
+        ct.add_column("dataset", overflow="fold")
+        for col in ("n", "acc", "AUC", "real→fake", "fakes found", "TPR@5%"):
+            ct.add_column(col, justify="right")
+        keys = ("n", "accuracy", "roc_auc", "real_called_fake", "fakes_detected",
+                "tpr_at_fpr_0.05")
+        rows = list(m["cross_source"].items()) + [("worst", m["ood_worst"])]
+        for k, (name, r) in enumerate(rows):
+            ct.add_row(name, *[fmt(r.get(x)) for x in keys], end_section=k == len(rows) - 2)
+        tables.append(ct)
+    for name, rows_ in m.get("robustness", {}).items():
+        rt = Table(title=f"robustness on {name}")
+        for col in ("perturbation", "accuracy", "roc_auc", "tpr_at_fpr_0.05",
+                    "real_called_fake"):
+            rt.add_column(col, justify="left" if col == "perturbation" else "right")
+        for r in rows_:
+            rt.add_row(r["perturbation"], *[fmt(r[k]) for k in ("accuracy", "roc_auc",
+                                                              "tpr_at_fpr_0.05",
+                                                              "real_called_fake")])
+        tables.append(rt)
+    return tables
+
+
+def scan_summary(s, out_path: str, log: str | None) -> Table:
+    t = Table(title="scan summary", show_header=False)
+    t.add_column("key")
+    t.add_column("value", justify="right")
+    rows = [("scanned", f"{s.scanned:,}" + (f" (+{s.resumed:,} resumed)" if s.resumed else "")),
+            ("fake", f"{s.fake:,}"), ("real", f"{s.real:,}"), ("errors", f"{s.errors:,}"),
+            *([("no face", f"{s.no_face:,}")] if s.no_face else []),
+            ("images/s", f"{s.images_per_s:.1f}"), ("seconds", f"{s.seconds:.1f}"),
+            ("model", s.model), ("output", out_path)]
+    rows += [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in s.config.items()]
+    if s.error_codes:
+        rows.append(("error codes", ", ".join(f"{k} {v}" for k, v in
+                                              sorted(s.error_codes.items()))))
+    if s.warnings:
+        rows.append(("warnings", f"{s.warnings:,} rows (see their warning field)"))
+    if log:
+        rows.append(("log", log))
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def bench(res: dict[str, Any]) -> Table:
+    """Abbreviated headers so the table fits 80 columns; the JSON has every field."""
+    m = res["machine"]
+    t = Table(title=f"fakescan bench: {res['config']['model']} on {m['cpu']} ({m['cores']} "
+                    f"cores{', ' + ', '.join(m['gpus']) if m['gpus'] else ''})",
+              caption="img/s: median of the timed passes; ×naive: vs the seeds' way (PIL + "
+                      "torchvision + fp32 eager); ×min: end to end vs min(decode, model)")
+    for col, just in (("device", "left"), ("runtime", "left"), ("prec", "left"),
+                      ("decoder", "left"), ("stage", "left"), ("img/s", "right"),
+                      ("range", "right"), ("×naive", "right"), ("×min", "right")):
+        t.add_column(col, justify=just, no_wrap=col != "decoder")  # type: ignore[arg-type]
+    for r in res["results"]:
+        t.add_row(r["device"], r["runtime"], r["precision"], r["decoder"], r["stage"],
+                  f"{r['images_per_s_median']:.1f}",
+                  f"{r['images_per_s_min']:.0f}-{r['images_per_s_max']:.0f}",
+                  f"{r['ratio_vs_naive']:.2f}" if r.get("ratio_vs_naive") else "-",
+                  f"{r['ratio_vs_min_stage']:.2f}" if "ratio_vs_min_stage" in r else "-")
+    return t
+
+
+def demo(r: dict[str, Any]) -> Table:
+    t = Table(title=f"fakescan demo: done in {r['seconds']:.0f} s", show_header=False)
+    t.add_column("what")
+    t.add_column("where / figure")
+    e = r["eval"]
+    t.add_row("test accuracy / ROC-AUC", f"{e['accuracy']:.4f} / {e['roc_auc']:.4f} "
+              f"(threshold {e['threshold']:.3f})")
+    for rt, s in r["scan"].items():
+        t.add_row(f"scan ({rt})", f"{s['out']}: {s['scanned']} rows, {s['fake']} fake, "
+                  f"{s['errors']} errors, {s['images_per_s']:.0f} img/s")
+    for k, v in r["where"].items():
+        t.add_row(k, "\n".join(v) if isinstance(v, list) else str(v))
+    return t

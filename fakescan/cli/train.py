@@ -1,0 +1,198 @@
+"""``fakescan train`` and ``fakescan eval``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import fakescan.cli.render as render
+from fakescan.choices import Crop, InputFilter, Padding, Precision, metavar
+from fakescan.cli.app import (
+    DeviceOpt,
+    JsonFlag,
+    ModelArg,
+    PrecisionOpt,
+    Ratios,
+    Seed,
+    app,
+    err,
+    out,
+    print_json,
+)
+from fakescan.train.recipes import PRESETS
+
+RecipeName = StrEnum("RecipeName", {k: k for k in PRESETS})  # type: ignore[misc]
+
+Float = dict(metavar="X")
+Int = dict(metavar="N")
+
+
+@app.command("train")
+def train_cmd(
+    model: Annotated[str, typer.Option("--model", metavar="ARCH",
+                                       help="Architecture (see `fakescan models`).")],
+    data: Annotated[list[Path], typer.Option(
+        "--data", metavar="DATA", help="Dataset folder or CSV manifest; repeat to train on "
+        "several sources together (one-class folders such as real photos only are welcome).")],
+    classes: Annotated[list[str] | None, typer.Option(
+        "--class", metavar="NAME", help="Keep only this class of the data (repeat: --class "
+        "real --class fake leaves out a source's 'edited' class).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", help="Model folder [default: models/ARCH].")] = None,
+    recipe_name: Annotated[RecipeName, typer.Option(  # type: ignore[valid-type]
+        "--recipe", metavar=metavar(RecipeName),
+        help="seed: the research reports' recipe; robust: simplecnn on one source; "
+        "cross_source: several --data sources (see README).")] = RecipeName.seed,  # type: ignore
+    epochs: Annotated[int | None, typer.Option(min=1, **Int, help="Max epochs [recipe].")
+                      ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, **Int, help="Batch size [recipe].")
+                          ] = None,
+    lr: Annotated[float | None, typer.Option(**Float, help="Learning rate (backbone where "
+                                             "there is a separate head).")] = None,
+    head_lr: Annotated[float | None, typer.Option(**Float, help="Head learning rate.")] = None,
+    weight_decay: Annotated[float | None, typer.Option(**Float, help="Adam weight decay.")
+                            ] = None,
+    warmup_epochs: Annotated[float | None, typer.Option(
+        **Float, help="Linear LR warm-up over this many epochs [recipe].")] = None,
+    patience: Annotated[int | None, typer.Option(**Int, help="Early-stopping patience "
+                                                 "(epochs).")] = None,
+    augment: Annotated[bool | None, typer.Option(
+        "--augment/--no-augment", help="Seed augmentations.")] = None,
+    blur_jpeg: Annotated[bool, typer.Option(
+        "--blur-jpeg", help="Add blur + JPEG re-compression augmentation.")] = False,
+    sharpness_jitter: Annotated[bool, typer.Option(
+        "--sharpness-jitter", help="Randomly blur or sharpen (sharpness carries no label).")
+    ] = False,
+    sharpness_match: Annotated[bool, typer.Option(
+        "--sharpness-match", help="Blur some fakes and sharpen some reals so both classes "
+        "span the same sharpness.")] = False,
+    scale_jitter: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, **Float, help="Random resized crops keeping at least this much area "
+        "(0 = off).")] = None,
+    grayscale: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, metavar="P", help="Probability of turning a training image grey.")
+    ] = None,
+    zoom: Annotated[tuple[float, float] | None, typer.Option(
+        metavar="LO HI", help="Random framing: the crop's side a log-uniform share of the "
+        "frame between LO and HI (<1 zooms in, >1 out) [recipe].")] = None,
+    reencode: Annotated[bool | None, typer.Option(
+        "--reencode/--no-reencode", help="Re-encode every training image at a random "
+        "resolution and JPEG quality [recipe].")] = None,
+    balance: Annotated[bool | None, typer.Option(
+        "--balance/--no-balance", help="Sample every class, and every source within a class, "
+        "equally [default: on with several sources].")] = None,
+    crop: Annotated[Crop, typer.Option(
+        metavar=metavar(Crop), help="none: the model sees the whole image; face: each "
+        "image's largest face (MTCNN), cut square with --face-margin around it (scans then "
+        "judge every face).")] = Crop.none,
+    face_margin: Annotated[float, typer.Option(
+        min=0.0, max=2.0, **Float, help="Face crop: extra room on each side, as a share of "
+        "the face box's longer side.")] = 0.3,
+    padding: Annotated[Padding | None, typer.Option(
+        metavar=metavar(Padding), help="salman: Keras' valid or the paper's same.")] = None,
+    extra_block: Annotated[bool, typer.Option(help="salman: add the 7th conv group.")] = False,
+    input_filter: Annotated[InputFilter | None, typer.Option(
+        metavar=metavar(InputFilter), help="highpass: the model sees the image minus its local "
+        "mean; highpass_norm: that, scaled to unit variance per image [recipe].")] = None,
+    max_fpr: Annotated[float | None, typer.Option(
+        "--max-fpr", min=0.0, max=1.0, metavar="F", help="Threshold policy: call at most this "
+        "share of each source's validation reals fake [recipe; seed: Youden's J].")] = None,
+    no_pretrained: Annotated[bool, typer.Option(
+        "--no-pretrained", help="Pretrained architectures: start from random weights.")
+    ] = False,
+    backbone_weights: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="Pretrained architectures: the ImageNet backbone (.pth or "
+        ".safetensors).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    seed: Seed = 0,
+    ratios: Ratios = (0.8, 0.1, 0.1),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = Precision.auto,
+    steps_per_epoch: Annotated[int | None, typer.Option(
+        min=1, **Int, help="Cap on batches per epoch.")] = None,
+    workers: Annotated[int, typer.Option(min=0, **Int, help="Data loading processes.")] = 2,
+) -> None:
+    """Train a real-vs-fake classifier into a model folder (a named recipe, overridable)."""
+    from fakescan.data.split import check_ratios
+    from fakescan.train.fit import TrainConfig, train
+    from fakescan.train.recipes import resolve_recipe
+
+    arch_options = {"padding": padding, "extra_block": extra_block or None,
+                    "input_filter": input_filter}
+    recipe, options = resolve_recipe(
+        model, str(recipe_name),
+        arch_options={k: str(v) if isinstance(v, StrEnum) else v
+                      for k, v in arch_options.items() if v is not None},
+        epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, weight_decay=weight_decay,
+        warmup_epochs=warmup_epochs, patience=patience, augment=augment,
+        blur_jpeg=blur_jpeg or None, sharpness_jitter=sharpness_jitter or None,
+        sharpness_match=sharpness_match or None, scale_jitter=scale_jitter, grayscale=grayscale,
+        max_fpr=max_fpr, seed=seed, zoom=zoom, reencode=reencode, balance=balance)
+    from fakescan.store import models_dir
+
+    cfg = TrainConfig(
+        arch=model, data=list(data), classes=tuple(classes) if classes else None,
+        crop=str(crop), face_margin=face_margin, out=out_dir or models_dir() / model,
+        recipe=recipe, arch_options=options, pretrained=not no_pretrained,
+        backbone_weights=backbone_weights, resume=resume, device=device,
+        precision=str(precision), steps_per_epoch=steps_per_epoch, workers=workers,
+        ratios=check_ratios(ratios), resume_epochs=epochs,
+    )
+    card = train(cfg, console=err)
+    t = card.training
+    out.print(
+        f"model folder: {cfg.out}  (best epoch {t['best_epoch']} of {t['epochs_completed']}, "
+        f"val loss {t['best_val_loss']:.4f}, val acc {card.metrics['valid']['accuracy']:.4f}, "
+        f"threshold {card.threshold:.3f})",
+        highlight=False,
+    )
+
+
+@app.command("eval")
+def eval_cmd(
+    model: ModelArg = "",
+    data: Annotated[list[Path] | None, typer.Option(
+        "--data", metavar="DATA", help="Dataset folder or CSV manifest (repeatable) whose "
+        "--split is evaluated [default: the sources the model was trained on].")] = None,
+    split: Annotated[str, typer.Option(metavar="SPLIT", help="Split to evaluate.")] = "test",
+    ood: Annotated[list[Path] | None, typer.Option(
+        "--ood", metavar="DATA", help="A dataset from another source, evaluated whole "
+        "(repeatable: one row each, and the worst).")] = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = Precision.auto,
+    batch_size: Annotated[int, typer.Option(min=1, **Int)] = 64,
+    robustness: Annotated[bool, typer.Option(
+        "--robustness", help="Also sweep JPEG quality, blur and downscaling (table + plot).")
+    ] = False,
+    calibrate: Annotated[bool, typer.Option(
+        "--calibrate", help="Recalibrate the threshold on --data's validation split and write "
+        "it into the model (what later scans use). Without it eval changes nothing.")] = False,
+    max_fpr: Annotated[float | None, typer.Option(
+        "--max-fpr", min=0.0, max=1.0, metavar="F",
+        help="With --calibrate: call at most this share of each source's validation reals "
+        "fake [recipe; default Youden's J].")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", help="Where metrics.json and the figures go [default: the "
+        "model folder].")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Metrics, cross-source table, confusion matrix, ROC, misclassified images."""
+    from fakescan.errors import UsageError
+    from fakescan.train.evaluate import evaluate
+
+    if max_fpr is not None and not calibrate:
+        raise UsageError("--max-fpr chooses a new threshold: add --calibrate")
+    m = evaluate(model or None, data, split=split, ood=ood, device=device,
+                 precision=str(precision), batch_size=batch_size, robustness=robustness,
+                 max_fpr=max_fpr, calibrate=calibrate, out=out_dir)
+    if json_out:
+        print_json(m)
+        return
+    for t in render.evaluation(m, split):
+        out.print(t)
+    note = " (and the new threshold into the model's card)" if m["calibrated_now"] else ""
+    out.print(f"wrote metrics.json, confusion.png, roc.png, misclassified.csv/.png to "
+              f"{m['written_to']}{note}", highlight=False)
