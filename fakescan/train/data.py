@@ -88,7 +88,7 @@ def jpeg_roundtrip(hwc: np.ndarray, quality: int) -> np.ndarray:
 
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(hwc)).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(buf).convert("RGB"))
+    return np.array(Image.open(buf).convert("RGB"))  # writable: torch takes it as is
 
 
 class RandomReencode(torch.nn.Module):
