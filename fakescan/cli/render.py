@@ -59,7 +59,8 @@ def duplicates(report: dict[str, Any], root: Path, max_distance: int) -> Table:
 
 def evaluation(m: dict[str, Any], split: str) -> list[Table]:
     how = "recalibrated now on" if m["calibrated_now"] else "from the card, calibrated on"
-    t = Table(title=f"{m['model']} on {split} of {m['dataset']}  (threshold "
+    names = ", ".join(Path(d).name for d in m["dataset"].split(", "))
+    t = Table(title=f"{m['model']} on {split} of {names}  (threshold "
                     f"{m['threshold']:.3f}, {how} {m['threshold_calibrated_on']})")
     t.add_column("metric")
     t.add_column(split, justify="right")

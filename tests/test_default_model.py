@@ -1,0 +1,56 @@
+"""The default detector ships inside the package: found after any install, used whenever no
+model is named, and the one line that says how to train a named architecture."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+from tests.conftest import REPO, run_cli
+
+
+def test_the_default_model_is_package_data_and_small():
+    from fakescan.card import ModelCard
+    from fakescan.store import DEFAULT_MODEL_DIR, WEIGHTS, resolve_model_dir, sha256_file
+
+    folder = resolve_model_dir(None)
+    assert folder == DEFAULT_MODEL_DIR and folder.is_relative_to(REPO / "fakescan")
+    assert resolve_model_dir("default") == folder
+    card = ModelCard.load(folder)
+    assert card.name == "fakescan-default" and card.labels == ("real", "fake")
+    assert (folder / WEIGHTS).stat().st_size < 10_000_000
+    assert card.weights_sha256 == sha256_file(folder / WEIGHTS)
+    assert len(card.data["sources"]) == 4 and (folder / "README.md").is_file()
+
+
+def test_scan_eval_and_export_without_a_model_name(synth_small, tmp_path):
+    imgs = sorted(str(p) for p in (synth_small / "test").rglob("*.*"))[:6]
+    out = tmp_path / "v.jsonl"
+    r = run_cli("scan", *imgs, "--out", out)
+    assert r.returncode in (0, 1), r.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 6 and all(x["model"].startswith("fakescan-default@") for x in rows)
+    r = run_cli("export", "--out", tmp_path / "d.onnx", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["parity"]["ok"]
+
+
+def test_an_untrained_architecture_says_how_to_train_it(tmp_path):
+    r = run_cli("scan", tmp_path, "--model", "resnet_ft", "--out", tmp_path / "x.csv",
+                env={"FAKESCAN_MODELS": str(tmp_path / "store")})
+    assert r.returncode == 2
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "fakescan train --model resnet_ft" in lines[0]
+
+
+def test_a_built_wheel_carries_the_default_model(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps",
+                        "--no-build-isolation", "-q", "-w", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (wheel,) = tmp_path.glob("fakescan-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for f in ("config.json", "weights.safetensors", "README.md"):
+        assert f"fakescan/default_model/{f}" in names
