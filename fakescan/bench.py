@@ -226,7 +226,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
 
 
 def _decode_pass(core, batches: list[list[str]]) -> int:
-    return sum(len(d.ok) for d in core.decoder.map(iter(batches)))
+    return sum(len(d.items) for d in core.decoder.map(iter(batches)))  # images, not faces
 
 
 def _model_pass(core, x, reps: int) -> int:

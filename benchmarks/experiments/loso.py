@@ -1,6 +1,7 @@
 """Leave-one-source-out: train on every visible source but one, evaluate on the one left out.
 
     python benchmarks/experiments/loso.py NAME [--folds hard,ffhq,utkface,ciplab] -- TRAIN_ARGS
+    python benchmarks/experiments/loso.py --table OUT/NAME/results.jsonl ...   # markdown
 
 e.g. (the table in benchmarks/README.md, pretrained and from scratch):
 
@@ -48,7 +49,29 @@ def fakescan(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "fakescan", *args], check=True)
 
 
+def table(paths: list[Path]) -> str:
+    """The markdown table of one or more results.jsonl files: a row per held-out dataset."""
+    out = ["| run | held out | dataset | accuracy | ROC-AUC | real called fake | fakes "
+           "detected | TPR@5%FPR | threshold |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+
+    def f(v, pct=False):
+        return "-" if v is None else (f"{100 * v:.1f}%" if pct else f"{v:.3f}")
+
+    for path in paths:
+        for line in path.read_text().splitlines():
+            d = json.loads(line)
+            for name, r in d["held_out_rows"].items():
+                out.append(f"| {d['name']} | {d['held_out']} | {name} | {f(r['accuracy'])} | "
+                           f"{f(r['roc_auc'])} | {f(r['real_called_fake'], True)} | "
+                           f"{f(r['fakes_detected'], True)} | {f(r['tpr_at_fpr_0.05'])} | "
+                           f"{d['threshold']:.3f} |")
+    return "\n".join(out)
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--table"]:
+        print(table([Path(p) for p in sys.argv[2:]]))
+        return 0
     argv = sys.argv[1:]
     train_args = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
