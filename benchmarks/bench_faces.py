@@ -2,7 +2,7 @@
 detector as shipped, and the same weights behind MTCNN face crops (``crop="face"``), on the
 same real face photos.
 
-    python benchmarks/bench_faces.py [--images DIR] [--n 64] [--json benchmarks/bench_faces_cpu.json]
+    python benchmarks/bench_faces.py [--images DIR] [--n 64] [--json FILE]
 
 (The face variant's verdicts mean nothing - its weights never saw face crops; throughput does
 not depend on them.)

@@ -155,13 +155,12 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
           n_images: int = 128, repeats: int = 3, workers: int | None = None,
           stages: tuple[str, ...] = ("decode", "model", "end_to_end", "naive"),
           log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    import torch
-
+    from fakescan.device import parse_devices
     from fakescan.scanner.core import batched, build_core
     from fakescan.scanner.options import ScanOptions
     from fakescan.store import versions
 
-    devices = devices or (["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())])
+    devices = devices or ["cpu", *(d for d in parse_devices("all") if d != "cpu")]
     runtimes = runtimes or ["torch", "onnx"]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="fakescan-bench-") as tmpd:
