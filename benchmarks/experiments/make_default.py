@@ -7,8 +7,8 @@ Training: ``fakescan train --model effnet_lite0 --recipe cross_source`` on every
 shared source (``hard-fake-vs-real-faces``, ``ffhq-vs-stylegan2``, ``utkface-real``, the reals
 of ``ciplab-real-and-edited-160``; ``ood-ffhq-vs-stylegan2-dev`` is only ever evaluated).
 Packing: the weights as float16 safetensors (7.7 MB; biases and BatchNorm stay float32; every
-verdict on the validation images checked against the float32 model) and the card, named ``fakescan-default``, into
-``fakescan/default_model/``, where every install finds it.
+verdict on the validation images checked against the float32 model) and the card, named
+``fakescan-default``, into ``fakescan/default_model/``, where every install finds it.
 """
 
 from __future__ import annotations
