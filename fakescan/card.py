@@ -66,7 +66,12 @@ class DecisionRule:
 
     def is_fake(self, label: str) -> bool:
         """Whether a verdict's label counts as fake (any class but the real one)."""
-        return bool(label) and label != self.negative_label
+        return label_is_fake(label, self.negative_label)
+
+
+def label_is_fake(label: str | None, negative_label: str = "real") -> bool:
+    """A verdict's label read back (a scan's rows): fake is any class but the negative one."""
+    return bool(label) and label != negative_label
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from fakescan.card import label_is_fake
 from fakescan.errors import UsageError
 
 THUMB = 144  # thumbnail side, pixels
@@ -112,7 +113,7 @@ def build(rows: list[dict[str, Any]], meta: dict[str, Any], *, title: str, top: 
     scores = np.array([s for r in ok if (s := _float(r.get("p_fake"))) is not None])
     thresholds = Counter(r.get("threshold") for r in ok)
     threshold = _float(thresholds.most_common(1)[0][0]) if thresholds else None
-    flagged = sorted((r for r in ok if r.get("label") not in ("real", "", None)),
+    flagged = sorted((r for r in ok if label_is_fake(r.get("label"))),
                      key=lambda r: -(_float(r.get("p_fake")) or 0.0))
     models = Counter(r.get("model", "") for r in rows if r.get("model"))
     errors: dict[str, list[dict[str, Any]]] = {}
