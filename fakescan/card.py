@@ -183,7 +183,7 @@ class ModelCard:
         """Write ``config.json`` atomically (a crash never leaves half a JSON file)."""
         folder = Path(folder)
         tmp = folder / f"{CARD_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(_json_safe(self.to_dict()), indent=2) + "\n")
+        tmp.write_text(json.dumps(json_safe(self.to_dict()), indent=2) + "\n")
         os.replace(tmp, folder / CARD_FILE)
 
     # ------------------------------------------------------------------ ONNX metadata
@@ -212,14 +212,14 @@ class ModelCard:
                              default_name=Path(source).stem)
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """NaN -> None, numpy scalars -> Python, tuples -> lists."""
     import math
 
     if isinstance(obj, Mapping):
-        return {k: _json_safe(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from fakescan.card import json_safe
 from fakescan.data.layouts import Sample, load_sources, source_name
 from fakescan.device import pick_device, pick_dtype
 from fakescan.errors import DataError, UsageError
@@ -233,11 +234,11 @@ def evaluate(
         plots.robustness(sweep, dest / "robustness.png",
                          f"{lm.name}: robustness (threshold {threshold:.3f})")
     metrics["written_to"] = str(dest)
-    (dest / "metrics.json").write_text(json.dumps(_clean(metrics), indent=2) + "\n")
+    (dest / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2) + "\n")
 
     if valid_report is not None:  # asked for: the new threshold is what scans will use
         card.replace(threshold=threshold, threshold_calibrated_on=calibrated_on).save(lm.folder)
-    return _clean(metrics)
+    return json_safe(metrics)
 
 
 def _nan(v: Any) -> bool:
@@ -253,16 +254,3 @@ def _sweep_row(name: str, rep: dict[str, Any]) -> dict[str, Any]:
 def _curve(card, probs, targets, auc):
     fpr, tpr, _ = roc_curve((targets != card.negative_index).astype(int), card.p_fake(probs))
     return fpr, tpr, auc
-
-
-def _clean(obj):
-    """JSON-safe: NaN -> None, numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
