@@ -71,3 +71,36 @@ def test_bad_ratios(tmp_path):
         run_cli("data", "split", tmp_path, tmp_path / "o", "--ratios", "0.5", "0.5", "0.5"),
         "sum to 1",
     )
+
+
+def test_closed_choices_fail_at_parse_time_and_help_renders_as_written():
+    r = run_cli("scan", "x.jpg", "--decoder", "foo")
+    assert r.returncode == 2 and "'foo' is not one of 'auto', 'dali', 'pil'" in r.stderr
+    r = run_cli("scan", "--help", env={"COLUMNS": "200"})
+    assert "--decoder [auto|dali|pil]" in r.stdout and "'fakescan[ray]'" in r.stdout
+    assert "<str>" not in r.stdout and "<bool>" not in r.stdout and "<list" not in r.stdout
+    r = run_cli("train", "--model", "simplecnn", "--data", ".", "--recipe", "sturdy")
+    assert r.returncode == 2 and "cross_source" in r.stderr
+
+
+def test_bench_table_fits_80_columns():
+    from rich.console import Console
+
+    from fakescan.cli.render import bench
+
+    res = {"machine": {"cpu": "AMD EPYC 9R14 96-Core Processor", "cores": 16,
+                       "gpus": ["NVIDIA H100 80GB HBM3"]}, "config": {"model": "resnet_ft"},
+           "results": [{"device": "cuda:0", "runtime": "onnx", "precision": "fp16",
+                        "decoder": "pil+torchvision", "stage": stage,
+                        "images_per_s_median": 12345.6, "images_per_s_min": 12000.0,
+                        "images_per_s_max": 12500.0, "ratio_vs_naive": 12.3,
+                        "ratio_vs_min_stage": 0.91}
+                       for stage in ("naive", "decode", "model", "end_to_end")]}
+    c = Console(width=80, record=True)
+    c.print(bench(res))
+    text = c.export_text()
+    header = next(line for line in text.splitlines() if "device" in line)
+    for col in ("device", "runtime", "prec", "decoder", "stage", "img/s", "spread", "×naive",
+                "×min"):
+        assert col in header, (col, header)
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80

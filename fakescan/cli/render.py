@@ -117,21 +117,32 @@ def scan_summary(s, out_path: str, log: str | None) -> Table:
 def bench(res: dict[str, Any]) -> Table:
     """Abbreviated headers so the table fits 80 columns; the JSON has every field."""
     m = res["machine"]
+    from rich import box
+
     t = Table(title=f"fakescan bench: {res['config']['model']} on {m['cpu']} ({m['cores']} "
                     f"cores{', ' + ', '.join(m['gpus']) if m['gpus'] else ''})",
-              caption="img/s: median of the timed passes; ×naive: vs the seeds' way (PIL + "
-                      "torchvision + fp32 eager); ×min: end to end vs min(decode, model)")
+              caption="img/s: median of the timed passes (spread: half the min-max range); "
+                      "×naive: vs the seeds' way (PIL + torchvision + fp32 eager); ×min: end "
+                      "to end vs min(decode, model)",
+              box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     for col, just in (("device", "left"), ("runtime", "left"), ("prec", "left"),
                       ("decoder", "left"), ("stage", "left"), ("img/s", "right"),
-                      ("range", "right"), ("×naive", "right"), ("×min", "right")):
-        t.add_column(col, justify=just, no_wrap=col != "decoder")  # type: ignore[arg-type]
+                      ("spread", "right"), ("×naive", "right"), ("×min", "right")):
+        t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    short = {"pil+torchvision": "pil+tv", "end_to_end": "e2e"}
     for r in res["results"]:
-        t.add_row(r["device"], r["runtime"], r["precision"], r["decoder"], r["stage"],
-                  f"{r['images_per_s_median']:.1f}",
-                  f"{r['images_per_s_min']:.0f}-{r['images_per_s_max']:.0f}",
+        t.add_row(r["device"], r["runtime"], r["precision"],
+                  short.get(r["decoder"], r["decoder"]), short.get(r["stage"], r["stage"]),
+                  _rate(r["images_per_s_median"]),
+                  f"±{50 * (r['images_per_s_max'] - r['images_per_s_min']) / med:.0f}%"
+                  if (med := r["images_per_s_median"]) else "-",
                   f"{r['ratio_vs_naive']:.2f}" if r.get("ratio_vs_naive") else "-",
                   f"{r['ratio_vs_min_stage']:.2f}" if "ratio_vs_min_stage" in r else "-")
     return t
+
+
+def _rate(v: float) -> str:
+    return f"{v:,.0f}" if v >= 1000 else f"{v:.1f}"
 
 
 def demo(r: dict[str, Any]) -> Table:
