@@ -69,11 +69,7 @@ def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = 
     m = prog.model_proto
     if fp16:
         m = _to_fp16(m)
-    del m.metadata_props[:]
-    entry = m.metadata_props.add()
-    entry.key, entry.value = ONNX_META_KEY, json.dumps(lm.card.onnx_metadata(fp16=fp16,
-                                                                             opset=OPSET))
-    m.producer_name = "fakescan"
+    _stamp(m, lm.card, fp16=fp16, opset=OPSET)
     onnx.checker.check_model(m)
     onnx.save(m, str(tmp))
     os.replace(tmp, out)
@@ -82,6 +78,31 @@ def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = 
     if parity:
         report["parity"] = parity_check(lm, out, parity_images, fp16)
     return report
+
+
+def _stamp(m, card, *, fp16: bool, opset: int) -> None:
+    """Write the card's ``fakescan`` metadata into the ONNX model proto ``m``."""
+    del m.metadata_props[:]
+    entry = m.metadata_props.add()
+    entry.key, entry.value = ONNX_META_KEY, json.dumps(card.onnx_metadata(fp16=fp16,
+                                                                          opset=opset))
+    m.producer_name = "fakescan"
+
+
+def restamp_onnx(path: Path, card) -> None:
+    """Rewrite an exported file's metadata from ``card`` (a new threshold, say), keeping its
+    graph, precision and opset; atomically, so a reader never sees half a file."""
+    import onnx
+
+    m = onnx.load(str(path))
+    props = {p.key: p.value for p in m.metadata_props}
+    if ONNX_META_KEY not in props:
+        raise ModelError(f"{path} has no '{ONNX_META_KEY}' metadata; export it again")
+    old = json.loads(props[ONNX_META_KEY])
+    _stamp(m, card, fp16=old.get("precision") == "fp16", opset=int(old.get("opset", OPSET)))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.onnx")
+    onnx.save(m, str(tmp))
+    os.replace(tmp, path)
 
 
 def _to_fp16(m):

@@ -196,3 +196,43 @@ def eval_cmd(
     note = " (and the new threshold into the model's card)" if m["calibrated_now"] else ""
     out.print(f"wrote metrics.json, confusion.png, roc.png, misclassified.csv/.png to "
               f"{m['written_to']}{note}", highlight=False)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    reals: Annotated[list[Path], typer.Argument(
+        metavar="REALS", help="Folders of real photos from the source you will scan "
+        "(each folder is one source; subfolders included).")],
+    model: Annotated[str, typer.Option(
+        "--model", "-m", metavar="MODEL", help="Model name in models/ or a model folder "
+        "[default: the shipped default detector].")] = "",
+    max_fpr: Annotated[float, typer.Option(
+        "--max-fpr", min=0.0, max=0.99, metavar="F", help="Call at most this share of each "
+        "folder's photos fake.")] = 0.02,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", help="Write a calibrated copy of the model here (required for "
+        "the shipped default) [default: update the model's own folder].")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Measure and report; write nothing.")] = False,
+    device: DeviceOpt = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, **Int)] = 32,
+    json_out: JsonFlag = False,
+) -> None:
+    """Raise the model's threshold until at most --max-fpr of your own real photos are called
+    fake (a false-alarm bound measured on other sources does not carry over to yours)."""
+    from fakescan.calibrate import calibrate
+
+    cal = calibrate(model or None, reals, max_fpr=max_fpr, out=out_dir, dry_run=dry_run,
+                    device=device, batch_size=batch_size)
+    if json_out:
+        print_json(cal.to_dict())
+        return
+    out.print(render.calibration(cal))
+    if dry_run:
+        out.print("dry run: nothing written", highlight=False)
+    elif cal.tightened:
+        out.print(f"wrote the new threshold into {cal.folder}; scan with --model {cal.folder}",
+                  highlight=False)
+    else:
+        out.print(f"the threshold already keeps false alarms within {max_fpr:g} on these "
+                  f"photos: unchanged ({cal.folder})", highlight=False)

@@ -66,6 +66,10 @@ def calibrate_threshold(y: np.ndarray, score: np.ndarray, max_fpr: float | None 
     It sits halfway between the chosen score and the next lower one, so it generalises rather
     than sitting on a validation point; ties prefer the threshold nearest 0.5.
     """
+    if y.max() == 0 and max_fpr is not None:  # reals only: the bound alone decides
+        if groups is None:
+            return reals_threshold(score, max_fpr)
+        return max(reals_threshold(score[groups == g], max_fpr) for g in np.unique(groups))
     if y.min() == y.max():
         return 0.5
     fpr, tpr, thr = roc_curve(y, score)
@@ -93,6 +97,23 @@ def calibrate_threshold(y: np.ndarray, score: np.ndarray, max_fpr: float | None 
         lower = thr[k + 1] if k + 1 < len(thr) else 0.0
         cands.append(float((thr[k] + lower) / 2))
     return min(cands, key=lambda t: abs(t - 0.5)) if cands else 0.5
+
+
+def reals_threshold(score: np.ndarray, max_fpr: float) -> float:
+    """The most sensitive threshold that calls at most ``max_fpr`` of these real images' scores
+    fake (verdict: score >= threshold), halfway between the highest score it lets pass and
+    the lowest it calls fake; 0.5 with no scores."""
+    s = np.sort(np.asarray(score, dtype=np.float64))
+    n = len(s)
+    if n == 0:
+        return 0.5
+    k = int(np.floor(max_fpr * n + 1e-9))  # how many reals may be called fake
+    if k >= n:
+        return float(np.nextafter(s[0], -np.inf)) if s[0] > 0 else 0.0
+    passed = s[n - k - 1]  # the highest score that must stay "real"
+    above = s[n - k] if k else 1.0
+    t = (passed + above) / 2 if above > passed else passed
+    return float(t if t > passed else np.nextafter(passed, np.inf))
 
 
 def tpr_at_fpr(y: np.ndarray, score: np.ndarray, target_fpr: float) -> float:
