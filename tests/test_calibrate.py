@@ -108,3 +108,18 @@ def test_refuses_to_write_into_the_shipped_default_or_a_full_folder(tiny_model, 
         calibrate(tiny_model, [tmp_path / "reals"], max_fpr=0.02, dry_run=True)
     r = run_cli("calibrate", tmp_path / "reals")  # the default, no --out: one clear line
     assert r.returncode == 2 and "output folder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eval_calibrates_on_a_real_only_set_only_with_a_bound(tiny_model, synth_small, tmp_path):
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model, model)
+    ds = tmp_path / "reals_ds"
+    shutil.copytree(synth_small / "train" / "real", ds / "real")
+    r = run_cli("eval", model, "--data", ds, "--calibrate", "--out", tmp_path / "e1")
+    assert r.returncode == 2 and "one class" in r.stderr, r.stderr  # not a silent 0.5
+    r = run_cli("eval", model, "--data", ds, "--calibrate", "--max-fpr", "0.1",
+                "--out", tmp_path / "e2", "--json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert m["calibrated_now"] and ModelCard.load(model).threshold == pytest.approx(m["threshold"])
+    assert m["valid"]["real_called_fake"] <= 0.1

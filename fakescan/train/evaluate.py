@@ -150,6 +150,9 @@ def evaluate(
             max_fpr = card.recipe.get("max_fpr")
         groups = np.array([s.source for s in vs])
         n_src = len(set(groups.tolist()))
+        if max_fpr is None and len(set((vt != neg).tolist())) < 2:
+            raise UsageError("the validation split holds one class: a threshold from reals "
+                             "alone needs a false-alarm bound (max_fpr)")
         threshold = calibrate_threshold((vt != neg).astype(int), card.p_fake(vp), max_fpr,
                                         groups if n_src > 1 else None)
         calibrated_on = calibration_label(max_fpr, n_src) + f" of {source_name(datas[0])}" + (
