@@ -222,8 +222,9 @@ def calibrate_cmd(
     fake (a false-alarm bound measured on other sources does not carry over to yours)."""
     from fakescan.calibrate import calibrate
 
-    cal = calibrate(model or None, reals, max_fpr=max_fpr, out=out_dir, dry_run=dry_run,
-                    device=device, batch_size=batch_size)
+    with err.status(f"scoring the photos in {', '.join(str(r) for r in reals)}"):
+        cal = calibrate(model or None, reals, max_fpr=max_fpr, out=out_dir, dry_run=dry_run,
+                        device=device, batch_size=batch_size)
     if json_out:
         print_json(cal.to_dict())
         return
