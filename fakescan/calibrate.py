@@ -129,6 +129,12 @@ def calibrate(model: str | Path | None, reals: list[Path], *, max_fpr: float,
                 shutil.copy2(src / name, dest / name)
     new_card = card.replace(threshold=new, threshold_calibrated_on=label)
     new_card.save(dest)
+    readme = dest / "README.md"
+    if tightened and readme.is_file():  # the model card's figures are the old threshold's
+        with open(readme, "a") as f:
+            f.write(f"\n## Recalibrated\n\nThis copy's threshold is {new:.4f} (was "
+                    f"{card.threshold:.4f}): {label}. Figures above are at the old threshold; "
+                    f"`config.json` is authoritative.\n")
     if tightened:
         from fakescan.export import restamp_onnx
 

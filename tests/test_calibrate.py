@@ -123,3 +123,18 @@ def test_eval_calibrates_on_a_real_only_set_only_with_a_bound(tiny_model, synth_
     m = json.loads(r.stdout)
     assert m["calibrated_now"] and ModelCard.load(model).threshold == pytest.approx(m["threshold"])
     assert m["valid"]["real_called_fake"] <= 0.1
+
+
+def test_a_calibrated_copy_says_so_in_its_model_card(synth_small, tmp_path):
+    from fakescan.store import DEFAULT_MODEL_DIR
+
+    src = tmp_path / "default_copy"  # the shipped default with a threshold that must rise
+    shutil.copytree(DEFAULT_MODEL_DIR, src)
+    ModelCard.load(src).replace(threshold=0.0).save(src)
+    reals = _reals(synth_small, tmp_path)
+    cal = calibrate(src, [reals], max_fpr=0.0, out=tmp_path / "mine")
+    assert cal.tightened and cal.folders[0].called_fake_after == 0.0
+    text = (tmp_path / "mine" / "README.md").read_text()
+    assert text.startswith((DEFAULT_MODEL_DIR / "README.md").read_text())
+    assert f"threshold is {cal.threshold:.4f}" in text
+    assert ModelCard.load(tmp_path / "mine").threshold == cal.threshold
