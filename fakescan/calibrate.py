@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,12 @@ import numpy as np
 
 from fakescan.card import ModelCard
 from fakescan.errors import UsageError
-from fakescan.store import DEFAULT_MODEL_DIR, resolve_model_dir
+from fakescan.store import DEFAULT_MODEL_DIR, WEIGHTS, resolve_model_dir
 from fakescan.train.metrics import reals_threshold
 
-# What a copy takes from the model folder: the model itself, not evaluation outputs.
-KEEP = ("config.json", "weights.safetensors", "README.md", "model.onnx", "model_fp16.onnx")
+# What a copy takes from the model folder besides its card (written anew) and exported
+# ``*.onnx`` files: the model itself, not evaluation outputs.
+KEEP = (WEIGHTS, "README.md")
 
 
 @dataclass
@@ -44,8 +46,8 @@ class FolderResult:
     scored: int
     skipped: dict[str, int]  # status or error code -> count
     threshold_needed: float  # what this folder alone needs for the bound
-    called_fake_before: float | None
-    called_fake_after: float | None
+    called_fake_before: float
+    called_fake_after: float
 
 
 @dataclass
@@ -71,14 +73,13 @@ def _scores(model_dir: Path, folder: Path, scan_options: dict[str, Any]
 
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder of real photos")
-    scores, skipped = [], {}
+    scores, skipped = [], Counter()
     for row in scan([str(folder)], model=str(model_dir), **scan_options):
         if row.status == "ok" and row.p_fake is not None:
             scores.append(row.p_fake)
         else:
-            key = row.error_code or row.status
-            skipped[key] = skipped.get(key, 0) + 1
-    return np.asarray(scores, dtype=np.float64), skipped
+            skipped[row.error_code or row.status] += 1
+    return np.asarray(scores, dtype=np.float64), dict(skipped)
 
 
 def calibrate(model: str | Path | None, reals: list[Path], *, max_fpr: float,
@@ -103,17 +104,15 @@ def calibrate(model: str | Path | None, reals: list[Path], *, max_fpr: float,
             and dest.resolve() != src.resolve():
         raise UsageError(f"{dest} exists and is not empty: choose a new folder")
 
-    results, scores = [], []
+    scored = []
     for folder in reals:
         s, skipped = _scores(src, Path(folder), scan_options)
         if len(s) == 0:
             raise UsageError(f"no photo in {folder} could be scored ({skipped or 'empty'})")
-        scores.append(s)
-        results.append(FolderResult(str(folder), len(s), skipped, reals_threshold(s, max_fpr),
-                                    float((s >= card.threshold).mean()), None))
-    new = max([card.threshold, *(r.threshold_needed for r in results)])
-    for r, s in zip(results, scores, strict=True):
-        r.called_fake_after = float((s >= new).mean())
+        scored.append((str(folder), s, skipped, reals_threshold(s, max_fpr)))
+    new = max([card.threshold, *(need for *_, need in scored)])
+    results = [FolderResult(path, len(s), skipped, need, float((s >= card.threshold).mean()),
+                            float((s >= new).mean())) for path, s, skipped, need in scored]
     tightened = new > card.threshold
     names = ", ".join(f"{r.scored} real photos in {Path(r.path).name}" for r in results)
     label = (f"max FPR {max_fpr:g} on {names}; before: {card.threshold_calibrated_on}"
@@ -124,20 +123,20 @@ def calibrate(model: str | Path | None, reals: list[Path], *, max_fpr: float,
         return cal
     if dest.resolve() != src.resolve():
         dest.mkdir(parents=True, exist_ok=True)
-        for name in KEEP:
-            if (src / name).is_file():
-                shutil.copy2(src / name, dest / name)
+        for f in [*(src / name for name in KEEP), *src.glob("*.onnx")]:
+            if f.is_file():
+                shutil.copy2(f, dest / f.name)
     new_card = card.replace(threshold=new, threshold_calibrated_on=label)
     new_card.save(dest)
-    readme = dest / "README.md"
-    if tightened and readme.is_file():  # the model card's figures are the old threshold's
-        with open(readme, "a") as f:
-            f.write(f"\n## Recalibrated\n\nThis copy's threshold is {new:.4f} (was "
-                    f"{card.threshold:.4f}): {label}. Figures above are at the old threshold; "
-                    f"`config.json` is authoritative.\n")
     if tightened:
         from fakescan.export import restamp_onnx
 
         for f in sorted(dest.glob("*.onnx")):
             restamp_onnx(f, new_card)
+        readme = dest / "README.md"
+        if readme.is_file():  # the model card's figures are the old threshold's
+            with open(readme, "a") as f:
+                f.write(f"\n## Recalibrated\n\nThis model's threshold is {new:.4f} (was "
+                        f"{card.threshold:.4f}): {label}. Figures above are at the old "
+                        f"threshold; `config.json` is authoritative.\n")
     return cal

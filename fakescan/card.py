@@ -212,6 +212,18 @@ class ModelCard:
                              default_name=Path(source).stem)
 
 
+def onnx_metadata_of(proto: Any, source: str | Path) -> dict[str, Any]:
+    """The ``fakescan`` metadata JSON stored in a loaded ONNX model proto."""
+    props = {p.key: p.value for p in proto.metadata_props}
+    if ONNX_META_KEY not in props:
+        raise ModelError(f"{source} has no '{ONNX_META_KEY}' metadata; export it with fakescan "
+                         "export")
+    try:
+        return json.loads(props[ONNX_META_KEY])
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{source}: '{ONNX_META_KEY}' metadata is not JSON: {e}") from None
+
+
 def json_safe(obj: Any) -> Any:
     """NaN -> None, numpy scalars -> Python, tuples -> lists."""
     import math

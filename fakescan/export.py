@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fakescan.card import ONNX_META_KEY
+from fakescan.card import ONNX_META_KEY, onnx_metadata_of
 from fakescan.errors import ModelError
 
 OPSET = 18
@@ -95,10 +95,7 @@ def restamp_onnx(path: Path, card) -> None:
     import onnx
 
     m = onnx.load(str(path))
-    props = {p.key: p.value for p in m.metadata_props}
-    if ONNX_META_KEY not in props:
-        raise ModelError(f"{path} has no '{ONNX_META_KEY}' metadata; export it again")
-    old = json.loads(props[ONNX_META_KEY])
+    old = onnx_metadata_of(m, path)
     _stamp(m, card, fp16=old.get("precision") == "fp16", opset=int(old.get("opset", OPSET)))
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.onnx")
     onnx.save(m, str(tmp))

@@ -9,12 +9,11 @@ folder lacks is built once into the user cache, never into the folder.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fakescan.card import ONNX_META_KEY, ModelCard
+from fakescan.card import ONNX_META_KEY, ModelCard, onnx_metadata_of
 from fakescan.errors import ModelError
 
 ONNX_NAME = "model.onnx"
@@ -84,14 +83,7 @@ def read_onnx_metadata(path: Path) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001 - onnx raises several unrelated types
         raise ModelError(f"{path} is not a readable ONNX file: {e}") from None
     check_external_data(m, path)
-    props = {p.key: p.value for p in m.metadata_props}
-    if ONNX_META_KEY not in props:
-        raise ModelError(f"{path} has no '{ONNX_META_KEY}' metadata; export it with fakescan "
-                         "export")
-    try:
-        return json.loads(props[ONNX_META_KEY])
-    except json.JSONDecodeError as e:
-        raise ModelError(f"{path}: '{ONNX_META_KEY}' metadata is not JSON: {e}") from None
+    return onnx_metadata_of(m, path)
 
 
 def check_external_data(m, path: Path) -> None:
