@@ -18,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loso import HELD_OUT  # noqa: E402
+from threshold_policy import at, pct  # noqa: E402
 
 from fakescan.data.layouts import source_name  # noqa: E402
 from fakescan.train.metrics import calibrate_threshold, roc_auc  # noqa: E402
@@ -53,11 +54,10 @@ def main() -> None:
                 name = source_name(path)
                 y = first[f"held_{name}_y"]
                 s = _mean([r[f"held_{name}_score"] for r in runs])
-                called = s >= thr
+                r = at(thr, s, y)
                 auc = "-" if y.min() == y.max() else f"{roc_auc(y, s):.3f}"
-                rcf = f"{100 * called[y == 0].mean():.1f}%" if (y == 0).any() else "-"
-                det = f"{100 * called[y == 1].mean():.1f}%" if (y == 1).any() else "-"
-                print(f"| {' + '.join(names)} | {name} | {auc} | {rcf} | {det} |")
+                print(f"| {' + '.join(names)} | {name} | {auc} | {pct(r['real_called_fake'])} | "
+                      f"{pct(r['fakes_detected'])} |")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,10 @@ def at(threshold: float, score: np.ndarray, y: np.ndarray) -> dict[str, float | 
             "accuracy": float((called == fake).mean())}
 
 
+def pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path, help="a loso.py output folder, e.g. /tmp/loso/effnet_pre")
@@ -91,7 +95,6 @@ def main() -> None:
                 name = source_name(path)
                 rows.append({"held_out": fold, "dataset": name, "bound": b, "threshold": thr,
                              **at(thr, s[f"held_{name}_score"], s[f"held_{name}_y"])})
-    pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     print("| held out | dataset | bound | threshold | real called fake | fakes detected | "
           "accuracy |\n|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
