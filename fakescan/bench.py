@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -67,22 +68,33 @@ def _timed(fn: Callable[[], int], repeats: int) -> dict[str, Any]:
             "images_per_s_max": max(rates), "repeats": repeats}
 
 
-def make_bench_images(out: Path, n: int = 256, seed: int = 0) -> list[str]:
-    """A realistic set: synthetic faces as JPEG (quality 70-95), 256-600 px, half fake."""
+def _bench_image(out: Path, seed: int, i: int, label: str) -> str:
     import numpy as np
 
-    from fakescan.data.synth import encode, labels_for, render_face
+    from fakescan.data.synth import encode, render_face
+
+    rng = np.random.default_rng([seed, i, 7])
+    w, h = (int(x) for x in rng.integers(256, 601, 2))
+    data = encode(render_face(rng, w, h, label == "fake"), "jpeg", int(rng.integers(70, 96)))
+    p = out / f"bench_{i:05d}.jpg"
+    p.write_bytes(data)
+    return str(p)
+
+
+def make_bench_images(out: Path, n: int = 256, seed: int = 0, workers: int = 1) -> list[str]:
+    """A realistic set: synthetic faces as JPEG (quality 70-95), 256-600 px, half fake; the
+    same files whatever ``workers`` (processes that render them)."""
+    from fakescan.data.synth import labels_for
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, label in enumerate(labels_for(n, seed)):
-        rng = np.random.default_rng([seed, i, 7])
-        w, h = (int(x) for x in rng.integers(256, 601, 2))
-        data = encode(render_face(rng, w, h, label == "fake"), "jpeg", int(rng.integers(70, 96)))
-        p = out / f"bench_{i:05d}.jpg"
-        p.write_bytes(data)
-        paths.append(str(p))
-    return paths
+    labels = labels_for(n, seed)
+    args = (repeat(out), repeat(seed), range(n), labels)
+    if workers <= 1:
+        return list(map(_bench_image, *args))
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_bench_image, *args, chunksize=16))
 
 
 def model_or_random(ref: str, tmp: Path) -> tuple[str, bool]:
@@ -114,9 +126,10 @@ def model_or_random(ref: str, tmp: Path) -> tuple[str, bool]:
     return str(folder), True
 
 
-def naive_rate(model_ref: str, paths: list[str], batch_size: int,
-               workers: int) -> Callable[[], int]:
-    """Seed-style inference: DataLoader(PIL + torchvision transforms) -> fp32 eager model."""
+def naive_rate(model_ref: str, paths: list[str], batch_size: int, workers: int,
+               device: str = "cpu") -> Callable[[], int]:
+    """Seed-style inference: DataLoader(PIL + torchvision transforms) -> fp32 eager model on
+    ``device`` (the seeds' ``model.to(device)``, batches copied over one by one)."""
     import torch
     from PIL import Image
     from torchvision import transforms
@@ -137,13 +150,14 @@ def naive_rate(model_ref: str, paths: list[str], batch_size: int,
             return tf(Image.open(paths[i]).convert("RGB"))
 
     loader = torch.utils.data.DataLoader(Files(), batch_size=batch_size, num_workers=workers)
-    model = lm.model.eval()
+    dev = torch.device(device)
+    model = lm.model.eval().to(dev)
 
     def run() -> int:
         n = 0
         with torch.no_grad():
             for x in loader:
-                torch.softmax(model(x), 1)
+                torch.softmax(model(x.to(dev)), 1).cpu()
                 n += len(x)
         return n
 
@@ -168,7 +182,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
         ref, random_weights = model_or_random(model, tmp)
         if images is None:
             log(f"generating {n_images} JPEG faces (256-600 px) ...")
-            paths = make_bench_images(tmp / "images", n_images)
+            paths = make_bench_images(tmp / "images", n_images, workers=os.cpu_count() or 1)
         else:
             from fakescan.scanner.inputs import iter_inputs
 
@@ -182,7 +196,8 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
             naive: float | None = None
             if "naive" in stages:
                 log(f"{device}: naive baseline ...")
-                run = naive_rate(ref, paths, batch_size, workers or os.cpu_count() or 1)
+                run = naive_rate(ref, paths, batch_size, workers or os.cpu_count() or 1,
+                                 device)
                 r = _timed(run, repeats)
                 naive = r["images_per_s_median"]
                 results.append({**base, "device": device, "runtime": "torch",

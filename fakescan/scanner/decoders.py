@@ -19,6 +19,8 @@ with a bounded read-ahead so decoding overlaps inference and memory stays flat):
 protection against a decoder that crashes or hangs.
 
 Normalisation is left to the runtime (on its device): uint8 is 4x less to move than floats.
+On a GPU, DALI's output stays there: the batch reaches the runtime as a CUDA tensor (files the
+reference path decoded are copied up to join it), never a host round trip.
 """
 
 from __future__ import annotations
@@ -69,10 +71,40 @@ class Decoded:
     boxes: list[tuple[int, int, int, int] | None] = field(default_factory=list)
 
     @classmethod
-    def of(cls, items: list[Item], images: list[np.ndarray], ok: list[int], size: int,
+    def of(cls, items: list[Item], images: list, ok: list[int], size: int,
            boxes: list | None = None) -> Decoded:
-        arr = np.stack(images) if images else np.zeros((0, 3, size, size), np.uint8)
+        """``images``: numpy arrays, or some of them torch tensors on a GPU (DALI ``mixed``
+        output): then the batch is stacked on that GPU and never visits the host."""
+        if any(not isinstance(x, np.ndarray) for x in images):
+            arr = _stack_on_gpu(images)
+        else:
+            arr = np.stack(images) if images else np.zeros((0, 3, size, size), np.uint8)
         return cls(items, arr, ok, boxes if boxes is not None else [None] * len(ok))
+
+
+def _stack_on_gpu(images: list):
+    """One uint8 batch on the GPU that holds the torch tensors among ``images`` (host arrays,
+    from the reference decoder, are copied over)."""
+    import torch
+
+    dev = next(x.device for x in images if isinstance(x, torch.Tensor))
+    return torch.stack([x if isinstance(x, torch.Tensor) else torch.from_numpy(x).to(dev)
+                        for x in images])
+
+
+def _dali_gpu_to_torch(out, device_id: int):
+    """A DALI GPU batch (N x 3 x S x S uint8, dense) copied into a torch tensor on the same
+    GPU, on the default stream the runtime uses (so the copy is ordered with inference), and
+    waited for: DALI reuses its output buffers at the next run."""
+    import torch
+    from nvidia.dali.plugin.pytorch import feed_ndarray
+
+    t = out.as_tensor()
+    x = torch.empty(tuple(t.shape()), dtype=torch.uint8, device=torch.device("cuda", device_id))
+    stream = torch.cuda.current_stream(x.device)
+    feed_ndarray(t, x, cuda_stream=stream)
+    stream.synchronize()
+    return x
 
 
 @dataclass(frozen=True)
@@ -280,10 +312,12 @@ class DaliDecoder(Decoder):
     name = "dali"
 
     def __init__(self, opts: DecodeOptions, batch_size: int, device_id: int | None = None,
-                 threads: int | None = None, workers: int | None = None) -> None:
+                 threads: int | None = None, workers: int | None = None,
+                 on_device: bool = True) -> None:
         super().__init__(opts, workers)
         self.batch_size = batch_size
         self.device_id = device_id
+        self.on_device = on_device  # GPU: hand the runtime a GPU batch (no host round trip)
         self.threads = threads or max(1, os.cpu_count() or 1)
         self._pipe = None
         self.rebuilds = 0
@@ -308,12 +342,16 @@ class DaliDecoder(Decoder):
         pipe.build()
         return pipe
 
-    def _run(self, blobs: list[np.ndarray]) -> list[np.ndarray]:
+    def _run(self, blobs: list[np.ndarray]) -> list:
+        """Decoded inputs for ``blobs``: numpy arrays on the CPU pipeline; on a GPU, views of
+        one torch batch that stays on the device (``on_device``) or host copies."""
         if self._pipe is None:
             self._pipe = self._build()
         self._pipe.feed_input("raw", blobs)
         (out,) = self._pipe.run()
         if self.device_id is not None:
+            if self.on_device:
+                return list(_dali_gpu_to_torch(out, self.device_id))
             out = out.as_cpu()
         return [np.array(out.at(i)) for i in range(len(blobs))]
 
@@ -348,7 +386,7 @@ class DaliDecoder(Decoder):
         if plain:
             results = self._run_isolating([blob for _, blob in plain])
             for (i, _), res in zip(plain, results, strict=True):
-                if isinstance(res, np.ndarray):
+                if not isinstance(res, Exception):
                     images[i] = res
                     dec.items[i].decoder = "dali"
                 else:  # DALI refused it: the reference decoder names the error (or decodes it)

@@ -72,6 +72,9 @@ class TorchRuntime(Runtime):
         self.device = str(self.dev)
         self.dtype = pick_dtype(self.dev, precision)
         self.precision = dtype_name(self.dtype)
+        if self.dev.type == "cuda":
+            # a scan feeds fixed batch shapes: let cuDNN time its kernels once per shape
+            torch.backends.cudnn.benchmark = True
         model = sm.load_torch().eval()
         if fuse:
             model = fuse_conv_bn(model)
