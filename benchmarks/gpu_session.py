@@ -65,7 +65,8 @@ def env(args) -> dict:
 
     info = {"python": sys.version.split()[0], "torch": torch.__version__,
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
-            "gpu": torch.cuda.get_device_name(0), "cpus": os.cpu_count()}
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "cpus": os.cpu_count()}
     try:
         import nvidia.dali as dali
 
@@ -89,11 +90,12 @@ def env(args) -> dict:
 def images(args) -> dict:
     from fakescan.bench import make_bench_images
 
-    uniq = args.work / "unique"
+    uniq, tree = args.work / "unique", args.work / "many"
+    if tree.is_dir():  # an earlier call on this machine made them
+        return {"reused": str(tree), "total": sum(1 for _ in tree.rglob("*.jpg"))}
     t0 = time.perf_counter()
     paths = make_bench_images(uniq, args.unique, workers=os.cpu_count() or 1)
     made = time.perf_counter() - t0
-    tree = args.work / "many"
     for k in range(args.total):
         d = tree / f"{k // 1000:04d}"
         if k % 1000 == 0:
@@ -108,8 +110,9 @@ def _resnet(args) -> str:
     if "resnet_dir" not in RESULTS:
         from fakescan.bench import model_or_random
 
-        ref, _ = model_or_random("resnet_ft", args.work / "models")
-        RESULTS["resnet_dir"] = ref
+        done = args.work / "models" / "resnet_ft"
+        RESULTS["resnet_dir"] = str(done) if done.is_dir() else model_or_random(
+            "resnet_ft", args.work / "models")[0]
     return RESULTS["resnet_dir"]
 
 
@@ -133,8 +136,8 @@ def stages(args) -> dict:
     bs = args.batch_size
     paths = _paths(args, args.n_bench)
     batches = list(batched(paths, bs))
-    core = build_core(ScanOptions(model=ref, device="cuda:0", batch_size=bs, runtime="torch",
-                                  decoder="dali"), "cuda:0")
+    core = build_core(ScanOptions(model=ref, device=args.device, batch_size=bs, runtime="torch",
+                                  decoder="dali"), args.device)
     dec = core.decoder
     try:
         def probe_pass():
@@ -153,11 +156,11 @@ def stages(args) -> dict:
             res[key] = rate(dali_pass, len(paths))
             log(f"  {key}: {res[key]}")
         dec.on_device = True
-        sync = torch.cuda.synchronize
-        for b in sorted({64, 128, 256, 512, bs}):
-            x = torch.randint(0, 256, (b, 3, 224, 224), dtype=torch.uint8, device="cuda:0")
+        sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
+        for b in args.model_batches:
+            x = torch.randint(0, 256, (b, 3, 224, 224), dtype=torch.uint8, device=args.device)
             xh = x.cpu().numpy()
-            reps = max(1, 4096 // b)
+            reps = max(1, args.model_images // b)
             row = {"runtime_gpu_input": rate(lambda x=x, reps=reps: [core.runtime(x)
                                                                       for _ in range(reps)],
                                              reps * b, sync=sync),
@@ -213,10 +216,10 @@ def stages(args) -> dict:
     return res
 
 
-def _bench(model, images, runtimes, n, bs, repeats=3, workers=None):
+def _bench(args, model, images, runtimes, n, bs, repeats=3, workers=None):
     from fakescan.bench import bench
 
-    return bench(model, images, ["cuda:0"], runtimes, "auto", bs, n, repeats, workers,
+    return bench(model, images, [args.device], runtimes, "auto", bs, n, repeats, workers,
                  log=log)
 
 
@@ -243,7 +246,7 @@ def bench_section(args) -> dict:
         n = args.n_bench if imgs == many else 100_000
         try:
             t0 = time.perf_counter()
-            res = _bench(model, imgs, rts, n, args.batch_size)
+            res = _bench(args, model, imgs, rts, n, args.batch_size)
             out[name] = {"summary": _summ(res), "seconds": round(time.perf_counter() - t0, 1)}
             (args.out / f"bench_{name}.json").write_text(json.dumps(res, indent=2) + "\n")
         except Exception:  # noqa: BLE001
@@ -255,7 +258,7 @@ def bench_section(args) -> dict:
         orig = DaliDecoder.__init__
         DaliDecoder.__init__ = partialmethod(orig, on_device=False)  # the host round trip
         try:
-            res = _bench(ref, many, ["torch"], args.n_bench, args.batch_size)
+            res = _bench(args, ref, many, ["torch"], args.n_bench, args.batch_size)
             out["resnet_ft_before"] = {"summary": _summ(res)}
             (args.out / "bench_resnet_ft_before.json").write_text(json.dumps(res, indent=2))
         except Exception:  # noqa: BLE001
@@ -272,7 +275,7 @@ def scan_section(args) -> dict:
     ref = _resnet(args)
     out_csv = args.work / "scan.csv"
     cmd = [sys.executable, "-m", "fakescan", "scan", str(args.work / "many"), "--model", ref,
-           "--device", "cuda:0", "--runtime", "torch", "--batch-size", str(args.batch_size),
+           "--device", args.device, "--runtime", "torch", "--batch-size", str(args.batch_size),
            "--out", str(out_csv)]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -300,6 +303,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=Path("/tmp/fakescan-gpu"))
+    ap.add_argument("--device", default="cuda:0")
     ap.add_argument("--real", type=Path, default=None, help="a folder of real photos")
     ap.add_argument("--sections", default=",".join(SECTIONS))
     ap.add_argument("--only-bench", default="", help="comma list of bench configurations")
@@ -307,7 +311,10 @@ def main() -> None:
     ap.add_argument("--total", type=int, default=20_000)
     ap.add_argument("--n-bench", type=int, default=8192)
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--model-batches", default="64,128,256,512")
+    ap.add_argument("--model-images", type=int, default=4096, help="images per model pass")
     args = ap.parse_args()
+    args.model_batches = [int(x) for x in args.model_batches.split(",")]
     args.only_bench = [x for x in args.only_bench.split(",") if x]
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
