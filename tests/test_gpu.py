@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.gpu,
 DALI_MIXED_VS_PIL_TOL = 1e-2  # nvJPEG's IDCT and the GPU resize differ from libjpeg + Pillow
 FP16_VS_FP32_TOL = 0.05
 ONNX_CUDA_VS_TORCH_TOL = 1e-3
+DALI_BATCH_TOL = 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +98,12 @@ def test_a_corrupt_file_in_a_gpu_dali_batch_is_isolated(tiny_model, corpus, tmp_
         assert core.decoder.rebuilds > 0 and [r.path for r in rows] == batch
         assert rows[31].status == "error" and [r.status for r in rows].count("ok") == 63
         clean = core(jpegs)
+        # the same verdicts, to nvJPEG's precision: which of its decoders (the hardware one or
+        # the CUDA one) takes a file depends on the batch it is in, and bisection changes that
+        # (measured on an H100: up to 2.7e-5 apart)
         assert [r.p_fake for r in rows[:31] + rows[32:]] == pytest.approx(
-            [r.p_fake for r in clean], abs=1e-6)
+            [r.p_fake for r in clean], abs=DALI_BATCH_TOL)
+        assert [r.label for r in rows[:31] + rows[32:]] == [r.label for r in clean]
     finally:
         core.decoder.close()
 

@@ -55,7 +55,7 @@ def scan_cmd(
         metavar=metavar(Runtime), help="auto: the faster here (measured once, cached).")
     ] = Runtime.auto,
     device: Annotated[str, typer.Option(
-        metavar="DEVICE", help="auto, cpu, cuda:N, all, or a comma list such as "
+        "--device", metavar="DEVICE", help="auto, cpu, cuda:N, all, or a comma list such as "
         "cuda:0,cuda:1.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, metavar="N")] = 32,
     precision: PrecisionOpt = Precision.auto,

@@ -157,7 +157,8 @@ def eval_cmd(
     data: Annotated[list[Path] | None, typer.Option(
         "--data", metavar="DATA", help="Dataset folder or CSV manifest (repeatable) whose "
         "--split is evaluated [default: the sources the model was trained on].")] = None,
-    split: Annotated[str, typer.Option(metavar="SPLIT", help="Split to evaluate.")] = "test",
+    split: Annotated[str, typer.Option("--split", metavar="SPLIT", help="Split to evaluate.")
+                     ] = "test",
     ood: Annotated[list[Path] | None, typer.Option(
         "--ood", metavar="DATA", help="A dataset from another source, evaluated whole "
         "(repeatable: one row each, and the worst).")] = None,

@@ -126,13 +126,15 @@ class DecodeOptions:
 @dataclass
 class FileImage:
     """What a worker sends back for one file: its size, and the model input unless the file
-    is left to DALI (``image`` is ``None``); for a face model, each face's box and input
-    (``faces``; empty when the detector found none)."""
+    is left to DALI (``image`` is ``None``; ``data`` then holds the bytes it read, so the file
+    is read once); for a face model, each face's box and input (``faces``; empty when the
+    detector found none)."""
 
     width: int
     height: int
     image: np.ndarray | None = None
     faces: list[tuple[tuple[int, int, int, int], np.ndarray]] | None = None
+    data: bytes | None = None
 
 
 def _decoded(data: bytes, opts: DecodeOptions, fmt: str, reduce: bool):
@@ -188,7 +190,7 @@ def probe_file(path: str, opts: DecodeOptions) -> FileImage:
     data = read_bytes(path, opts.max_bytes)
     pr = probe(data, opts.max_pixels)
     if pr.plain and opts.preprocess.crop == "none":
-        return FileImage(pr.width, pr.height)
+        return FileImage(pr.width, pr.height, data=data)
     return _reference_file(data, pr, opts, reduce=False)
 
 
@@ -378,8 +380,8 @@ class DaliDecoder(Decoder):
         for i, (item, o) in enumerate(zip(dec.items, outs, strict=True)):
             if item.error is None and o.value is not None and o.value.image is None:
                 try:
-                    plain.append((i, np.frombuffer(read_bytes(item.path, self.opts.max_bytes),
-                                                   np.uint8)))
+                    data = o.value.data or read_bytes(item.path, self.opts.max_bytes)
+                    plain.append((i, np.frombuffer(data, np.uint8)))
                 except ScanError as e:
                     item.error = e
         refused: list[int] = []

@@ -1,13 +1,17 @@
 """Decode worker processes that no single file can take down.
 
 ``WorkerPool`` runs a per-file function (``fn(path, ctx)``, at the ``guard.guarded``
-boundary) in worker processes, one file after another, and each worker sends every file's
-outcome back as soon as it has it. A manager thread in the scan process drains the workers
-(so they never wait for the consumer) and watches them:
+boundary) in worker processes, one file after another. Each worker sends its outcomes back in
+chunks (at the end of a batch, or every ``FLUSH_S`` seconds): one message per file would cost
+the scan process more time than decoding does on a fast GPU node. Which file a worker is on,
+and since when, it writes to memory shared with the scan process before it starts the file,
+so a death or a hang is still charged to the right file. A manager thread in the scan
+process drains the workers (so they never wait for the consumer) and watches them:
 
 - a worker that dies (a segfault in a C decoder, the OOM killer, ``os._exit``) is replaced;
   the file it was working on is tried once more in a fresh worker and, if that dies too, gets
-  a ``decoder_crashed`` row; the rest of its batch goes on in the new worker;
+  a ``decoder_crashed`` row; the rest of its batch goes on in the new worker (with the files
+  it had done but not yet sent, which are done again);
 - a file that takes longer than ``timeout`` seconds gets a ``timeout`` row: its worker is
   killed and replaced, the rest of its batch goes on;
 - each worker's address space is capped (``RLIMIT_AS``), so a file that needs too much
@@ -42,6 +46,8 @@ from fakescan.scanner.guard import StderrTap, guarded
 from fakescan.scanner.probe import ScanError
 
 DEFAULT_TIMEOUT = 30.0  # seconds one file may take to read, probe and decode
+FLUSH_S = 0.2  # a worker sends what it has at least this often (and at the end of a batch)
+IDLE = -1.0  # progress slot 0 while a worker is between batches
 
 
 @dataclass
@@ -86,7 +92,9 @@ def _cap_memory(budget: int | None) -> None:
         pass
 
 
-def _worker_main(conn, memory_budget: int | None) -> None:
+def _worker_main(conn, memory_budget: int | None, progress) -> None:
+    """Handle batches from ``conn``; ``progress`` (shared): [index of the file being handled
+    (``IDLE`` between batches), when it was started (``time.monotonic``)]."""
     import faulthandler
 
     faulthandler.disable()  # a crash here is reported as the file's row, not as a dump
@@ -106,9 +114,17 @@ def _worker_main(conn, memory_budget: int | None) -> None:
         if msg is None:
             return
         task_id, fn, ctx, items = msg
+        done: list[tuple] = []
+        sent = time.monotonic()
         for idx, path in items:
-            value, error, warning = guarded(fn, path, ctx, tap)
-            conn.send((task_id, idx, value, error, warning))
+            progress[1] = time.monotonic()  # the time first: the manager reads index, time
+            progress[0] = idx
+            done.append((idx, *guarded(fn, path, ctx, tap)))
+            if time.monotonic() - sent > FLUSH_S:
+                conn.send((task_id, done))
+                done, sent = [], time.monotonic()
+        conn.send((task_id, done))
+        progress[0] = IDLE
 
 
 @dataclass
@@ -135,8 +151,14 @@ class _Worker:
     conn: Any
     task: _Task | None = None
     task_id: int = -1
+    progress: Any = None  # shared with the worker: [file index or IDLE, when it began it]
     todo: deque = field(default_factory=deque)  # indices sent, in the order it works on them
-    started: float = 0.0  # when it began the file at todo[0]
+
+    def current(self) -> tuple[int | None, float]:
+        """The index of the file the worker is on (``None`` between files of no batch) and
+        when it began it."""
+        idx = self.progress[0]
+        return (None if idx == IDLE else int(idx)), self.progress[1]
 
 
 class WorkerPool:
@@ -210,11 +232,12 @@ class WorkerPool:
     # ------------------------------------------------------------------ the manager thread
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        p = self._ctx.Process(target=_worker_main, args=(child, self.memory_budget),
+        progress = self._ctx.RawArray("d", [IDLE, time.monotonic()])
+        p = self._ctx.Process(target=_worker_main, args=(child, self.memory_budget, progress),
                               daemon=True, name="fakescan-decode")
         p.start()
         child.close()
-        return _Worker(p, parent)
+        return _Worker(p, parent, progress=progress)
 
     def _manage(self) -> None:
         try:
@@ -261,14 +284,15 @@ class WorkerPool:
 
     def _send(self, w: _Worker, tid: int, task: _Task, idxs: list[int]) -> None:
         w.task, w.task_id, w.todo = task, tid, deque(idxs)
-        w.started = time.monotonic()
         with contextlib.suppress(OSError):  # it died just now: _drain will notice and resend
             w.conn.send((tid, task.fn, task.ctx, [(i, task.paths[i]) for i in idxs]))
 
     def _next_timeout(self) -> float | None:
         if self.timeout is None:
             return None
-        busy = [w.started for w in self._workers if w.todo]
+        now = time.monotonic()  # a worker that has not begun its batch yet: from now
+        busy = [since if idx is not None else now
+                for idx, since in (w.current() for w in self._workers if w.todo)]
         if not busy:
             return None
         return max(0.0, min(busy) + self.timeout - time.monotonic()) + 0.01
@@ -278,8 +302,9 @@ class WorkerPool:
         dead = False
         try:
             while w.conn.poll():
-                tid, idx, value, error, warning = w.conn.recv()
-                self._settle(w, tid, idx, Outcome(value, error, warning))
+                tid, done = w.conn.recv()
+                for idx, value, error, warning in done:
+                    self._settle(w, tid, idx, Outcome(value, error, warning))
         except (EOFError, OSError):
             dead = True
         if dead or not w.proc.is_alive():
@@ -288,7 +313,6 @@ class WorkerPool:
     def _settle(self, w: _Worker, tid: int, idx: int, outcome: Outcome) -> None:
         if w.todo and w.todo[0] == idx:
             w.todo.popleft()
-        w.started = time.monotonic()
         task = self._tasks.get(tid)
         if task is not None:
             task.settle(idx, outcome)
@@ -302,14 +326,22 @@ class WorkerPool:
             return
         now = time.monotonic()
         for w in list(self._workers):
-            if w.todo and now - w.started > self.timeout:
+            idx, since = w.current()
+            if w.todo and idx is not None and now - since > self.timeout:
                 self._replace(w, why="timeout")
 
     def _replace(self, w: _Worker, why: str) -> None:
-        """Put a fresh worker in ``w``'s place; settle the file it was on; hand on the rest."""
+        """Put a fresh worker in ``w``'s place; settle the file it was on; hand on the rest
+        (the files it had done but not sent included)."""
+        current, _ = w.current()
         if w.proc.is_alive():
             w.proc.kill()
         w.proc.join()
+        with contextlib.suppress(EOFError, OSError):  # outcomes it sent before it ended
+            while w.conn.poll():
+                tid, done = w.conn.recv()
+                for i, value, error, warning in done:
+                    self._settle(w, tid, i, Outcome(value, error, warning))
         with contextlib.suppress(OSError):
             w.conn.close()
         fresh = self._spawn()
@@ -317,7 +349,15 @@ class WorkerPool:
         task, tid, todo = w.task, w.task_id, w.todo
         if task is None or not todo:
             return
-        idx = todo[0]
+        # the file it was on; todo's earlier ones were done but their outcomes lost with it
+        if current is not None and current in todo:
+            idx = current
+            todo = deque([idx, *(i for i in todo if i != idx)])
+        elif why == "timeout":  # it was past its last file (sending): nobody to charge
+            self._send(fresh, tid, task, list(todo))
+            return
+        else:
+            idx = todo[0]
         if why == "timeout":
             self.timeouts += 1
             todo.popleft()
