@@ -270,13 +270,17 @@ def bench_section(args) -> dict:
 
 
 def scan_section(args) -> dict:
+    return {rt: _scan_cli(args, rt) for rt in args.scan_runtimes}
+
+
+def _scan_cli(args, runtime: str) -> dict:
     import csv
 
     ref = _resnet(args)
-    out_csv = args.work / "scan.csv"
+    out_csv = args.work / f"scan_{runtime}.csv"
     cmd = [sys.executable, "-m", "fakescan", "scan", str(args.work / "many"), "--model", ref,
-           "--device", args.device, "--runtime", "torch", "--batch-size", str(args.batch_size),
-           "--out", str(out_csv)]
+           "--device", args.device, "--runtime", runtime, "--batch-size", str(args.batch_size),
+           "--out", str(out_csv), "--overwrite"]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -311,9 +315,11 @@ def main() -> None:
     ap.add_argument("--total", type=int, default=20_000)
     ap.add_argument("--n-bench", type=int, default=8192)
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--scan-runtimes", default="torch,onnx")
     ap.add_argument("--model-batches", default="64,128,256,512")
     ap.add_argument("--model-images", type=int, default=4096, help="images per model pass")
     args = ap.parse_args()
+    args.scan_runtimes = args.scan_runtimes.split(",")
     args.model_batches = [int(x) for x in args.model_batches.split(",")]
     args.only_bench = [x for x in args.only_bench.split(",") if x]
     args.out.mkdir(parents=True, exist_ok=True)
