@@ -320,6 +320,7 @@ class DaliDecoder(Decoder):
         self.batch_size = batch_size
         self.device_id = device_id
         self.on_device = on_device  # GPU: hand the runtime a GPU batch (no host round trip)
+        self.hw_decoder_load: float | None = None  # share for nvJPEG's hardware decoder
         self.threads = threads or max(1, os.cpu_count() or 1)
         self._pipe = None
         self.rebuilds = 0
@@ -334,8 +335,10 @@ class DaliDecoder(Decoder):
                       device_id=self.device_id, prefetch_queue_depth=1, exec_dynamic=False)
         def graph():
             raw = fn.external_source(name="raw", dtype=types.UINT8, ndim=1, no_copy=False)
+            hw = {} if self.hw_decoder_load is None or not gpu else {
+                "hw_decoder_load": self.hw_decoder_load}
             img = fn.decoders.image(raw, device="mixed" if gpu else "cpu",
-                                    output_type=types.RGB)
+                                    output_type=types.RGB, **hw)
             img = fn.resize(img, resize_x=s, resize_y=s, antialias=True,
                             interp_type=types.INTERP_LINEAR)
             return fn.transpose(img, perm=[2, 0, 1])
