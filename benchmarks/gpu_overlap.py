@@ -38,7 +38,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--unique", type=int, default=2048)
     ap.add_argument("--total", type=int, default=20_000)
+    ap.add_argument("--other-batches", default="", help="comma list: end to end at these")
+    ap.add_argument("--only-batches", action="store_true")
     args = ap.parse_args()
+    args.other_batches = [int(x) for x in args.other_batches.split(",") if x]
     args.out.mkdir(parents=True, exist_ok=True)
     gs.images(args)
     ref = gs._resnet(args)
@@ -49,9 +52,22 @@ def main() -> None:
     def save():
         (args.out / "gpu_overlap.json").write_text(json.dumps(res, indent=2) + "\n")
 
+    csv = args.work / "overlap.csv"
+    for b in args.other_batches:  # smaller model kernels leave DALI's kernels gaps to run in?
+        for rt in ("torch", "onnx"):
+            c = build_core(ScanOptions(model=ref, device=args.device, batch_size=b,
+                                       runtime=rt, decoder="dali"), args.device)
+            try:
+                res[f"e2e_{rt}_bs{b}"] = gs.rate(lambda c=c, b=b: _e2e_pass(c, paths, b, csv),
+                                                 len(paths))
+            finally:
+                c.decoder.close()
+            gs.log(f"e2e {rt} bs {b}: {res[f'e2e_{rt}_bs{b}']}")
+            save()
+    if args.only_batches:
+        return
     core = build_core(ScanOptions(model=ref, device=args.device, batch_size=bs,
                                   runtime="torch", decoder="dali"), args.device)
-    csv = args.work / "overlap.csv"
     try:
         for load in (None, 1.0, 0.0):
             core.decoder.hw_decoder_load = load

@@ -79,19 +79,27 @@ class TorchRuntime(Runtime):
         if fuse:
             model = fuse_conv_bn(model)
         self.model = model.to(self.dev, memory_format=torch.channels_last)
+        self._largest = 0  # CUDA: smaller batches are padded to the largest seen (see below)
 
     def __call__(self, images) -> np.ndarray:
         import torch
 
         x = torch.as_tensor(images)
-        if x.shape[0] == 0:
+        n = x.shape[0]
+        if n == 0:
             return np.zeros((0, len(self.sm.labels)), np.float32)
         x = x.to(self.dev, non_blocking=True)
+        if self.dev.type == "cuda":
+            # a new batch shape makes cuDNN time its kernels again (about 1.5 s for ResNet50
+            # on an H100: a scan's last, partial batch paid it); zero rows cost less
+            self._largest = max(self._largest, n)
+            if n < self._largest:
+                x = torch.cat([x, x.new_zeros((self._largest - n, *x.shape[1:]))])
         with torch.inference_mode():
             x = normalize(x, self.sm.preprocess).contiguous(memory_format=torch.channels_last)
             with autocast(self.dev, self.dtype):
                 logits = self.model(x)
-            return torch.softmax(logits.float(), 1).cpu().numpy()
+            return torch.softmax(logits[:n].float(), 1).cpu().numpy()
 
 
 class OnnxRuntime(Runtime):
