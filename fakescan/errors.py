@@ -20,6 +20,12 @@ class UsageError(FakescanError):
     code = "usage"
 
 
+class ClusterError(FakescanError):
+    """A compute cluster (Ray) that cannot be reached, refuses this client, or fails mid-run."""
+
+    code = "cluster"
+
+
 class DataError(FakescanError):
     """A dataset that cannot be read: missing folder, empty class, unknown layout."""
 

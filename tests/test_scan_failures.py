@@ -8,7 +8,6 @@ import io
 import os
 import pty
 import select
-import signal
 import struct
 import subprocess
 import sys
@@ -28,33 +27,8 @@ from fakescan.scanner.workers import WorkerPool
 from tests.conftest import REPO
 from tests.corpus import valid_bytes
 from tests.mutate import write_mutants
-
-PLANTS = {  # marker at the end of a valid JPEG -> the row it must get
-    b"PLANT:TypeError": "corrupt",
-    b"PLANT:KeyError": "corrupt",
-    b"PLANT:MemoryError": "too_large",
-    b"PLANT:segfault": "decoder_crashed",
-    b"PLANT:exit": "decoder_crashed",
-    b"PLANT:hang": "timeout",
-}
-
-
-def _planted_probe(real_probe):
-    def probe_(data, *a, **kw):
-        for marker in PLANTS:
-            if data.endswith(marker):
-                what = marker.split(b":")[1].decode()
-                if what == "segfault":
-                    os.kill(os.getpid(), signal.SIGSEGV)
-                if what == "exit":
-                    os._exit(3)
-                if what == "hang":
-                    time.sleep(3600)
-                raise {"TypeError": TypeError, "KeyError": KeyError,
-                       "MemoryError": MemoryError}[what]("planted by the test")
-        return real_probe(data, *a, **kw)
-
-    return probe_
+from tests.plant import PLANTS
+from tests.plant import planted_probe as _planted_probe
 
 
 def _scan(model, paths, **kw):

@@ -4,6 +4,8 @@ status (0 no fake, 1 fake found, 2 errors)."""
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -86,8 +88,9 @@ def scan_cmd(
         metavar=metavar(Engine), help="ray: run the scan core inside Ray Data (pip install "
         "'fakescan[ray]').")] = Engine.local,
     ray_address: Annotated[str | None, typer.Option(
-        metavar="ADDRESS", help="Ray cluster address [default: RAY_ADDRESS, else a local "
-        "Ray].")] = None,
+        "--ray-address", envvar="RAY_ADDRESS", show_envvar=False, metavar="ADDRESS",
+        help="Ray cluster address, HOST:PORT as `ray start --head` printed it, or "
+        "ray://HOST:10001 [default: RAY_ADDRESS, else a local Ray].")] = None,
     ray_actors: Annotated[int | None, typer.Option(
         metavar="N", help="Scan actors [default: one per GPU, or per CPU without "
         "--gpus-per-actor].")] = None,
@@ -106,6 +109,11 @@ def scan_cmd(
 
     if not inputs and files_from is None:
         raise UsageError("nothing to scan: give files or folders, '-' or --files-from")
+    if engine == Engine.ray and "ray" not in sys.modules:  # Ray reads it when imported
+        from fakescan.scanner.ray_engine import auth_mode
+
+        if mode := auth_mode(os.environ):
+            os.environ["RAY_AUTH_MODE"] = mode
     fmt_name = format_for(out_path or "", str(fmt) if fmt else None)
     out_path = out_path or f"fakescan-scan.{fmt_name}"
     opts = ScanOptions(model=model or None, decoder=str(decoder), runtime=str(runtime),
