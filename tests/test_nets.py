@@ -29,7 +29,8 @@ def test_exact_parameter_counts(key):
 
 
 def test_registry_lists_the_seed_architectures_in_order():
-    assert list_archs() == ["simplecnn", "resnet_frozen", "resnet_ft", "salman", "effnet_lite0"]
+    assert list_archs() == ["simplecnn", "resnet_frozen", "resnet_ft", "salman", "effnet_lite0",
+                           "tinycnn"]
 
 
 def test_effnet_lite0_loads_the_offline_imagenet_weights():
@@ -55,7 +56,7 @@ def test_effnet_lite0_loads_the_offline_imagenet_weights():
     "name,options",
     [("simplecnn", {}), ("resnet_frozen", {}), ("resnet_ft", {}), ("salman", {}),
      ("salman", {"padding": "same"}), ("salman", {"extra_block": True}),
-     ("effnet_lite0", {})],
+     ("effnet_lite0", {}), ("tinycnn", {})],
 )
 def test_forward_at_input_size(name, options, num_classes):
     spec = get_arch(name)
@@ -79,6 +80,7 @@ def test_models_json_reports_exact_counts():
         ("salman", "valid"): (3_208_770, 3_208_770),
         ("salman", "same"): (6_354_498, 6_354_498),
         ("effnet_lite0", None): (3_699_458, 3_699_458),
+        ("tinycnn", None): (242, 242),
     }
 
 

@@ -4,7 +4,7 @@ Importing this package imports torch and registers every architecture, in the se
 """
 
 # isort: off
-from fakescan.nets import simplecnn, resnet, salman, efficientnet  # noqa: F401  (registration order)
+from fakescan.nets import simplecnn, resnet, salman, efficientnet, tiny  # noqa: F401  (registration order)
 # isort: on
 from fakescan.nets.registry import ArchSpec, create_model, get_arch, list_archs
 
