@@ -65,3 +65,20 @@ def tiny_model(synth_small, tmp_path_factory) -> Path:
     recipe = get_arch("simplecnn").recipe.replace(epochs=2, batch_size=16)
     train(TrainConfig("simplecnn", synth_small, out, recipe, workers=0))
     return out
+
+
+@pytest.fixture(scope="session")
+def mixed_folder(synth_small, tmp_path_factory) -> Path:
+    """``synth_small``'s test and valid images in two folders, plus one broken file of each
+    kind but a directory and a bomb (the scan engines must agree on these rows)."""
+    import shutil
+
+    from tests.corpus import BROKEN_KINDS, broken_bytes
+
+    root = tmp_path_factory.mktemp("mixed")
+    shutil.copytree(synth_small / "test", root / "imgs")
+    shutil.copytree(synth_small / "valid", root / "imgs2")
+    for i, (kind, _) in enumerate(BROKEN_KINDS):
+        if kind not in ("directory", "bomb"):
+            (root / "imgs" / f"broken_{i}_{kind}.jpg").write_bytes(broken_bytes(kind, i))
+    return root

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from fakescan.scanner.output import read_rows
 from tests.conftest import run_cli
-from tests.corpus import BROKEN_KINDS, broken_bytes
+from tests.corpus import BROKEN_KINDS
 
 pytest.importorskip("ray.data", reason="Ray Data is the optional extra fakescan[ray]")
-
-
-@pytest.fixture(scope="module")
-def mixed_folder(synth_small, tmp_path_factory):
-    root = tmp_path_factory.mktemp("raymix")
-    shutil.copytree(synth_small / "test", root / "imgs")
-    shutil.copytree(synth_small / "valid", root / "imgs2")
-    for i, (kind, _) in enumerate(BROKEN_KINDS):
-        if kind not in ("directory", "bomb"):
-            (root / "imgs" / f"broken_{i}_{kind}.jpg").write_bytes(broken_bytes(kind, i))
-    return root
 
 
 def test_ray_scan_equals_local_scan(tiny_model, mixed_folder, tmp_path):

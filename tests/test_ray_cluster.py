@@ -28,7 +28,7 @@ import pytest
 
 from fakescan.scanner.output import read_rows
 from tests.conftest import REPO, run_cli
-from tests.corpus import BROKEN_KINDS, broken_bytes, valid_bytes
+from tests.corpus import BROKEN_KINDS, valid_bytes
 
 pytest.importorskip("ray.data", reason="Ray Data is the optional extra fakescan[ray]")
 pytestmark = pytest.mark.slow
@@ -104,17 +104,6 @@ def ray_start(token_env, tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-
-
-@pytest.fixture(scope="module")
-def mixed_folder(synth_small, tmp_path_factory):
-    root = tmp_path_factory.mktemp("raycluster")
-    shutil.copytree(synth_small / "test", root / "imgs")
-    shutil.copytree(synth_small / "valid", root / "imgs2")
-    for i, (kind, _) in enumerate(BROKEN_KINDS):
-        if kind not in ("directory", "bomb"):
-            (root / "imgs" / f"broken_{i}_{kind}.jpg").write_bytes(broken_bytes(kind, i))
-    return root
 
 
 def _same_rows(a_path, b_path, n=None):
