@@ -45,4 +45,3 @@ class SimpleCNN(nn.Module):
 def simplecnn(*, num_classes: int = 2) -> SimpleCNN:
     """SimpleCNN: 8,483,074 parameters with 2 classes."""
     return SimpleCNN(num_classes=num_classes)
-

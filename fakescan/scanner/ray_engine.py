@@ -93,8 +93,12 @@ def _join_failure(e: BaseException, address: str | None, native: str) -> Cluster
             f"{where} requires token authentication and refused this client (RAY_AUTH_MODE="
             f"{mode}): put the cluster's token (`ray get-auth-token` on the head node) in "
             "~/.ray/auth_token or RAY_AUTH_TOKEN, with RAY_AUTH_MODE=token")
-    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return ClusterError(f"could not join {where}: {first}")
+    return ClusterError(f"could not join {where}: {_first_line(e)}")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _init(ray, address: str | None) -> None:
@@ -115,13 +119,14 @@ def _init(ray, address: str | None) -> None:
         os.dup2(log.fileno(), 2)
         try:
             ray.init(**kw)
+            return
         except Exception as e:  # noqa: BLE001 - whatever Ray raises, the user gets one line
-            os.dup2(saved, 2)
-            log.seek(0)
-            raise _join_failure(e, address, log.read().decode("utf-8", "replace")) from None
+            failure = e
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+        log.seek(0)
+        raise _join_failure(failure, address, log.read().decode("utf-8", "replace")) from None
 
 
 class ScanActor:
@@ -145,10 +150,10 @@ def scan_ray(opts: ScanOptions, paths: Iterable[str], *, address: str | None = N
              actors: int | None = None, gpus_per_actor: float = 0.0,
              cpus_per_actor: float = 1.0) -> Iterator[list[Row]]:
     """Rows per Ray batch, one per path."""
-    if address and not _ray_initialized():
-        check_reachable(address)
     ray = import_ray()
     if not ray.is_initialized():
+        if address:
+            check_reachable(address)
         _init(ray, address)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
@@ -171,17 +176,9 @@ def scan_ray(opts: ScanOptions, paths: Iterable[str], *, address: str | None = N
         yield from _batches(ray, opts, paths, options, device, actors, gpus_per_actor,
                             cpus_per_actor)
     except ray.exceptions.RayError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ClusterError(f"the Ray cluster failed during the scan ({type(e).__name__}: "
-                           f"{first}); the rows written so far are kept: run the same scan "
-                           "with --resume") from None
-
-
-def _ray_initialized() -> bool:
-    import sys
-
-    ray = sys.modules.get("ray")
-    return bool(ray is not None and ray.is_initialized())
+                           f"{_first_line(e)}); the rows written so far are kept: run the "
+                           "same scan with --resume") from None
 
 
 def _batches(ray, opts: ScanOptions, paths: Iterable[str], options: dict[str, Any],

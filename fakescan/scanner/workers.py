@@ -299,16 +299,20 @@ class WorkerPool:
 
     def _drain(self, w: _Worker) -> None:
         """Take every outcome ``w`` has sent; replace it if it has died."""
-        dead = False
         try:
-            while w.conn.poll():
-                tid, done = w.conn.recv()
-                for idx, value, error, warning in done:
-                    self._settle(w, tid, idx, Outcome(value, error, warning))
+            self._receive(w)
+            dead = False
         except (EOFError, OSError):
             dead = True
         if dead or not w.proc.is_alive():
             self._replace(w, why="crash")
+
+    def _receive(self, w: _Worker) -> None:
+        """Settle every outcome ``w`` has sent so far."""
+        while w.conn.poll():
+            tid, done = w.conn.recv()
+            for idx, value, error, warning in done:
+                self._settle(w, tid, idx, Outcome(value, error, warning))
 
     def _settle(self, w: _Worker, tid: int, idx: int, outcome: Outcome) -> None:
         if w.todo and w.todo[0] == idx:
@@ -338,10 +342,7 @@ class WorkerPool:
             w.proc.kill()
         w.proc.join()
         with contextlib.suppress(EOFError, OSError):  # outcomes it sent before it ended
-            while w.conn.poll():
-                tid, done = w.conn.recv()
-                for i, value, error, warning in done:
-                    self._settle(w, tid, i, Outcome(value, error, warning))
+            self._receive(w)
         with contextlib.suppress(OSError):
             w.conn.close()
         fresh = self._spawn()
