@@ -93,6 +93,9 @@ class Recipe:
     # sample so that every class, and every source inside a class, weighs the same (None:
     # when there are several sources)
     balance: bool | None = None
+    # self-blended pseudo-fakes: each training real with a detectable face also appears as a
+    # fake, blended onto itself inside a face mask (``fakescan.train.selfblend``)
+    self_blend: bool = False
     # threshold policy: None = Youden's J on validation; a number = the most sensitive threshold
     # whose false-positive rate on validation reals stays at or under it
     max_fpr: float | None = None

@@ -37,6 +37,8 @@ class Face:
 
     box: tuple[float, float, float, float]
     score: float
+    # O-net's five points, (x, y) in image pixels: left eye, right eye, nose, mouth corners
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
     @property
     def side(self) -> float:
@@ -168,7 +170,8 @@ class FaceDetector:
         x = ((x - 127.5) * 0.0078125).permute(2, 0, 1)[None].to(self.device)
         with torch.inference_mode():
             boxes = self._detect(x)
-        return [Face(tuple(float(v) / scale for v in b[:4]), float(b[4]))  # type: ignore[arg-type]
+        return [Face(tuple(float(v) / scale for v in b[:4]), float(b[4]),  # type: ignore[arg-type]
+                     tuple((float(b[5 + k]) / scale, float(b[10 + k]) / scale) for k in range(5)))
                 for b in boxes]
 
     # ------------------------------------------------------------------ the three stages
@@ -193,19 +196,24 @@ class FaceDetector:
             if len(b):
                 cand.append(b[nms(b[:, :4], b[:, 4], 0.5)])
         if not cand:
-            return np.zeros((0, 5))
+            return np.zeros((0, 15))
         b = torch.cat(cand)
         b = b[nms(b[:, :4], b[:, 4], 0.7)]
         b = _square(_regress(b[:, :5], b[:, 5:9]))
         for net, size, thr in ((self.rnet, 24, THRESHOLDS[1]), (self.onet, 48, THRESHOLDS[2])):
             if not len(b):
-                return np.zeros((0, 5))
+                return np.zeros((0, 15))
             crops = _crops(x, b, size)
             out = net(crops)
             reg, prob = out[0], out[-1][:, 1]
             keep = prob > thr
-            b = torch.cat([b[keep, :4], prob[keep, None]], 1)
-            b = _regress(b, reg[keep])
+            bk = b[keep]
+            b = _regress(torch.cat([bk[:, :4], prob[keep, None]], 1), reg[keep])
+            if net is self.onet:  # the five points, relative to the box O-net was shown
+                w, h = (bk[:, 2] - bk[:, 0] + 1)[:, None], (bk[:, 3] - bk[:, 1] + 1)[:, None]
+                pts = out[1][keep]
+                b = torch.cat([b, pts[:, :5] * w + bk[:, :1] - 1,
+                               pts[:, 5:] * h + bk[:, 1:2] - 1], 1)
             b = b[nms(b[:, :4], b[:, 4], 0.7)]
             if net is self.rnet:
                 b = _square(b)

@@ -42,6 +42,10 @@ err = Console(stderr=True)
 Ratios = Annotated[tuple[float, float, float], typer.Option(
     "--ratios", metavar="TRAIN VALID TEST",
     help="Split ratios for datasets without splits.")]
+Groups = Annotated[Path | None, typer.Option(
+    "--groups", metavar="FILE", help="CSV that keeps related files in one split: path,group "
+    "rows, or pairs of paths (a fake and the real it was made from) [default: a groups.csv "
+    "or pairs.csv in the dataset folder].")]
 Seed = Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the split or generator.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 DeviceOpt = Annotated[str, typer.Option(

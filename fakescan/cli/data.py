@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import fakescan.cli.render as render
-from fakescan.cli.app import JsonFlag, Ratios, Seed, app, data_app, err, out, print_json
+from fakescan.cli.app import Groups, JsonFlag, Ratios, Seed, app, data_app, err, out, print_json
 
 
 @app.command("models")
@@ -62,13 +62,14 @@ DataArg = Annotated[Path, typer.Argument(metavar="DATA", help="Dataset folder or
 
 @data_app.command("stats")
 def data_stats(data: DataArg, ratios: Ratios = (0.8, 0.1, 0.1), seed: Seed = 0,
-               json_out: JsonFlag = False) -> None:
+               groups: Groups = None, json_out: JsonFlag = False) -> None:
     """Per-split, per-class counts and percentages."""
     from fakescan.data import load_dataset
     from fakescan.data.split import check_ratios
     from fakescan.data.stats import dataset_stats
 
-    st = dataset_stats(load_dataset(data, ratios=check_ratios(ratios), seed=seed))
+    st = dataset_stats(load_dataset(data, ratios=check_ratios(ratios), seed=seed,
+                                    groups=groups))
     if json_out:
         print_json(st)
         return
@@ -85,6 +86,7 @@ def data_dedup(
         metavar="DIR", help="Move all but one file of each group here.")] = None,
     ratios: Ratios = (0.8, 0.1, 0.1),
     seed: Seed = 0,
+    groups: Groups = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Find exact and perceptual duplicates, within and across splits (leakage)."""
@@ -92,7 +94,7 @@ def data_dedup(
     from fakescan.data.dedup import find_duplicates, move_duplicates
     from fakescan.data.split import check_ratios
 
-    ds = load_dataset(data, ratios=check_ratios(ratios), seed=seed)
+    ds = load_dataset(data, ratios=check_ratios(ratios), seed=seed, groups=groups)
     with err.status(f"hashing {len(ds.samples())} images ..."):
         report = find_duplicates(ds, max_distance=max_distance)
     if move_to is not None:
@@ -118,14 +120,16 @@ def data_split(
     out_dir: Annotated[Path, typer.Argument(metavar="OUT", help="Output folder (split layout).")],
     ratios: Ratios = (0.8, 0.1, 0.1),
     seed: Seed = 0,
+    groups: Groups = None,
     copy: Annotated[bool, typer.Option("--copy", help="Copy files instead of hard-linking.")
                     ] = False,
 ) -> None:
-    """Write a stratified, reproducible train/valid/test split as folders."""
+    """Write a stratified, reproducible train/valid/test split as folders (files of one
+    group together)."""
     from fakescan.data import load_dataset
     from fakescan.data.split import check_ratios, write_split
 
-    ds = load_dataset(data, ratios=check_ratios(ratios), seed=seed)
+    ds = load_dataset(data, ratios=check_ratios(ratios), seed=seed, groups=groups)
     counts = write_split(ds, out_dir, link=not copy)
     out.print(f"wrote {sum(counts.values()):,} files to {out_dir}: "
               + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + f" ({ds.split_note})")

@@ -12,6 +12,7 @@ import fakescan.cli.render as render
 from fakescan.choices import Crop, InputFilter, Padding, Precision, metavar
 from fakescan.cli.app import (
     DeviceOpt,
+    Groups,
     JsonFlag,
     ModelArg,
     PrecisionOpt,
@@ -81,6 +82,10 @@ def train_cmd(
     reencode: Annotated[bool | None, typer.Option(
         "--reencode/--no-reencode", help="Re-encode every training image at a random "
         "resolution and JPEG quality [recipe].")] = None,
+    self_blend: Annotated[bool, typer.Option(
+        "--self-blend", help="Add a self-blended pseudo-fake of every training real (the face "
+        "blended onto itself after a small colour/scale change: face-swap traces without a "
+        "swapper).")] = False,
     balance: Annotated[bool | None, typer.Option(
         "--balance/--no-balance", help="Sample every class, and every source within a class, "
         "equally [default: on with several sources].")] = None,
@@ -109,6 +114,7 @@ def train_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     seed: Seed = 0,
     ratios: Ratios = (0.8, 0.1, 0.1),
+    groups: Groups = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = Precision.auto,
     steps_per_epoch: Annotated[int | None, typer.Option(
@@ -130,7 +136,8 @@ def train_cmd(
         warmup_epochs=warmup_epochs, patience=patience, augment=augment,
         blur_jpeg=blur_jpeg or None, sharpness_jitter=sharpness_jitter or None,
         sharpness_match=sharpness_match or None, scale_jitter=scale_jitter, grayscale=grayscale,
-        max_fpr=max_fpr, seed=seed, zoom=zoom, reencode=reencode, balance=balance)
+        max_fpr=max_fpr, seed=seed, zoom=zoom, reencode=reencode, balance=balance,
+        self_blend=self_blend or None)
     from fakescan.store import models_dir
 
     cfg = TrainConfig(
@@ -139,7 +146,7 @@ def train_cmd(
         recipe=recipe, arch_options=options, pretrained=not no_pretrained,
         backbone_weights=backbone_weights, resume=resume, device=device,
         precision=str(precision), steps_per_epoch=steps_per_epoch, workers=workers,
-        ratios=check_ratios(ratios), resume_epochs=epochs,
+        ratios=check_ratios(ratios), resume_epochs=epochs, groups=groups,
     )
     card = train(cfg, console=err)
     t = card.training
@@ -162,6 +169,7 @@ def eval_cmd(
     ood: Annotated[list[Path] | None, typer.Option(
         "--ood", metavar="DATA", help="A dataset from another source, evaluated whole "
         "(repeatable: one row each, and the worst).")] = None,
+    groups: Groups = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = Precision.auto,
     batch_size: Annotated[int, typer.Option(min=1, **Int)] = 64,
@@ -188,7 +196,7 @@ def eval_cmd(
         raise UsageError("--max-fpr chooses a new threshold: add --calibrate")
     m = evaluate(model or None, data, split=split, ood=ood, device=device,
                  precision=str(precision), batch_size=batch_size, robustness=robustness,
-                 max_fpr=max_fpr, calibrate=calibrate, out=out_dir)
+                 max_fpr=max_fpr, calibrate=calibrate, out=out_dir, groups=groups)
     if json_out:
         print_json(m)
         return

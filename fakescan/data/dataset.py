@@ -14,6 +14,9 @@ class Sample:
     path: Path
     label: str
     source: str = ""  # the dataset it came from (several ``--data`` folders train together)
+    # samples of one group never straddle splits (a face swap and the real video it was made
+    # from, several photos of one person); "" is a group of its own
+    group: str = ""
 
 
 @dataclass

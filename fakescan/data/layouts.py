@@ -9,6 +9,11 @@ Layouts, tried in this order:
 * ``ciplab``: ``training_real/``, ``training_fake/`` (Kaggle ciplab); split by ratios.
 * ``classes``: one folder per class (``real/``, ``fake/``, ...); split by ratios (seed 002).
 
+Groups keep related images in one split (a face swap and the real video it was made from):
+a ``groups.csv`` (``path,group``) or ``pairs.csv`` (two columns of paths, each row one pair,
+DFDC's ``fake,made_from_real``) beside the class folders is read automatically, a manifest
+may carry a ``group`` column, and ``groups=FILE`` names either kind of file for any layout.
+
 A folder holding exactly one sub-folder and nothing recognisable is descended into, so the
 root of an unpacked Kaggle archive works as is.
 """
@@ -25,7 +30,7 @@ from fakescan.data.split import stratified_split
 from fakescan.errors import DataError, ManifestError
 
 __all__ = ["SPLITS", "Dataset", "Sample", "is_image_file", "list_images", "load_dataset",
-           "load_sources", "order_classes", "source_name"]
+           "load_sources", "order_classes", "read_groups", "source_name"]
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -62,12 +67,67 @@ def _read_class_folders(folders: dict[str, Path]) -> list[Sample]:
     return samples
 
 
+GROUP_FILES = ("groups.csv", "pairs.csv")
+
+
+def read_groups(csv_path: Path) -> dict[Path, str]:
+    """``{resolved file path: group}`` from a groups file: either a ``path,group`` CSV, or a
+    pairs CSV (any two columns of paths, a header row first: each row puts its two files in
+    one group, and chains join up). Relative paths are resolved against the file's folder."""
+    if not csv_path.is_file():
+        raise ManifestError(f"groups file not found: {csv_path}")
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ManifestError(f"groups file {csv_path}: {e}") from None
+    if len(rows) < 2 or any(len(r) < 2 for r in rows):
+        raise ManifestError(f"groups file {csv_path}: need a header and rows of two columns "
+                            "(path,group, or two paths that belong together)")
+    header = [c.strip().lower() for c in rows[0]]
+    base = csv_path.parent
+
+    def resolve(p: str) -> Path:
+        q = Path(p.strip())
+        return (q if q.is_absolute() else base / q).resolve()
+
+    if header[:2] == ["path", "group"]:
+        return {resolve(r[0]): r[1].strip() for r in rows[1:]}
+    parent: dict[Path, Path] = {}  # union-find over the pairs
+
+    def find(p: Path) -> Path:
+        while parent.setdefault(p, p) != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    for line, r in enumerate(rows[1:], start=2):
+        if not r[0].strip() or not r[1].strip():
+            raise ManifestError(f"groups file {csv_path} line {line}: an empty path")
+        a, b = find(resolve(r[0])), find(resolve(r[1]))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return {p: str(find(p)) for p in parent}
+
+
+def _with_groups(samples: list[Sample], root: Path,
+                 group_of: dict[Path, str] | None) -> list[Sample]:
+    if group_of is None:
+        found = [root / n for n in GROUP_FILES if (root / n).is_file()]
+        if not found:
+            return samples
+        group_of = read_groups(found[0])
+    return [Sample(s.path, s.label, s.source, group_of.get(s.path.resolve(), s.group))
+            for s in samples]
+
+
 def load_dataset(
     path: str | Path,
     *,
     ratios: tuple[float, float, float] | None = DEFAULT_RATIOS,
     seed: int = 0,
     min_classes: int = 2,
+    groups: str | Path | None = None,
 ) -> Dataset:
     """Read the dataset at ``path`` (a folder or a CSV manifest).
 
@@ -78,18 +138,22 @@ def load_dataset(
         seed: seed of the stratified split.
         min_classes: 1 accepts a folder of one class (``real/`` only: a source of real
             photos that widens the real side of a multi-source training set).
+        groups: a ``path,group`` or pairs CSV (see the module's docstring); files in one
+            group land in one split. Without it, a ``groups.csv``/``pairs.csv`` in the
+            dataset folder is used.
 
     Raises:
         DataError: missing path, empty class folder, or unrecognised layout.
-        ManifestError: malformed manifest.
+        ManifestError: malformed manifest or groups file.
     """
     root = Path(path)
     if not root.exists():
         raise DataError(f"dataset not found: {root}")
+    group_of = read_groups(Path(groups)) if groups is not None else None
     if root.is_file():
         if root.suffix.lower() != ".csv":
             raise DataError(f"{root} is a file but not a CSV manifest (path,label columns)")
-        return _load_manifest(root, ratios, seed, min_classes)
+        return _load_manifest(root, ratios, seed, min_classes, group_of)
 
     for _ in range(4):  # descend through wrapper folders of unpacked archives
         subdirs = _subdirs(root)
@@ -99,14 +163,14 @@ def load_dataset(
             return _load_splits(root, split_dirs, min_classes)
         ciplab = {m["label"].lower(): d for d in subdirs if (m := CIPLAB.match(d.name))}
         if len(ciplab) >= 2:
-            samples = _read_class_folders(ciplab)
+            samples = _with_groups(_read_class_folders(ciplab), root, group_of)
             return _finish(root, "ciplab", samples, ratios, seed, min_classes)
         class_dirs = {d.name: d for d in subdirs}
         has_own_images = any(is_image_file(p) for p in root.iterdir())
         one_class = (min_classes == 1 and len(subdirs) == 1
                      and any(is_image_file(p) for p in subdirs[0].iterdir()))
         if (len(class_dirs) >= 2 or one_class) and not has_own_images:
-            samples = _read_class_folders(class_dirs)
+            samples = _with_groups(_read_class_folders(class_dirs), root, group_of)
             return _finish(root, "classes", samples, ratios, seed, min_classes)
         if len(subdirs) == 1 and not has_own_images:
             root = subdirs[0]
@@ -157,11 +221,15 @@ def _finish(
         return Dataset(root, layout, classes, {"all": samples}, "unsplit")
     splits = stratified_split(samples, ratios, seed)
     note = f"stratified split {'/'.join(f'{r:g}' for r in ratios)}, seed {seed}"
+    n_groups = len({s.group for s in samples if s.group})
+    if n_groups:
+        note += f", by group ({n_groups:,} groups)"
     return Dataset(root, layout, classes, splits, note)
 
 
 def _load_manifest(
-    manifest: Path, ratios: tuple[float, float, float] | None, seed: int, min_classes: int = 2
+    manifest: Path, ratios: tuple[float, float, float] | None, seed: int, min_classes: int = 2,
+    group_of: dict[Path, str] | None = None,
 ) -> Dataset:
     base = manifest.parent
     try:
@@ -199,8 +267,10 @@ def _load_manifest(
                     "(use train, valid or test)"
                 )
             split_of[len(samples)] = SPLIT_ALIASES[split]
-        samples.append(Sample(fp, label))
+        samples.append(Sample(fp, label, group=(row.get("group") or "").strip()))
 
+    if group_of is not None:
+        samples = _with_groups(samples, base, group_of)
     if split_of and len(split_of) != len(samples):
         raise ManifestError(f"manifest {manifest}: the split column is filled on some rows only")
     if split_of:
@@ -227,6 +297,7 @@ def load_sources(
     seed: int = 0,
     classes: tuple[str, ...] | None = None,
     min_classes: int = 2,
+    groups: str | Path | None = None,
 ) -> Dataset:
     """Several datasets as one: each is read and split on its own (so validation and test
     hold every source), every sample keeps its source's name, and the splits are joined.
@@ -237,13 +308,15 @@ def load_sources(
         classes: keep only these classes (e.g. ``("real", "fake")`` to leave out a source's
             ``edited`` class); ``None`` keeps every class.
         min_classes: classes needed in all (1 for evaluating on real photos alone).
+        groups: a groups file for all the sources (``load_dataset``); each source's own
+            ``groups.csv``/``pairs.csv`` is read without it.
 
     Raises:
         DataError: a source that cannot be read, or fewer than two classes in all.
     """
     parts, names = [], []
     for p in paths:
-        ds = load_dataset(p, ratios=ratios, seed=seed, min_classes=1)
+        ds = load_dataset(p, ratios=ratios, seed=seed, min_classes=1, groups=groups)
         name, k = source_name(p), 2
         while name in names:
             name, k = f"{source_name(p)}_{k}", k + 1
@@ -254,7 +327,7 @@ def load_sources(
     for name, ds in parts:
         for split, samples in ds.splits.items():
             splits.setdefault(split, []).extend(
-                Sample(s.path, s.label, name) for s in samples
+                Sample(s.path, s.label, name, s.group) for s in samples
                 if classes is None or s.label in classes)
         sources.append({"name": name, "path": str(ds.root), "layout": ds.layout,
                         "split": ds.split_note, "fingerprint": ds.fingerprint(),

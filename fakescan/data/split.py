@@ -22,24 +22,33 @@ def check_ratios(ratios: tuple[float, float, float]) -> tuple[float, float, floa
 def stratified_split(
     samples: list[Sample], ratios: tuple[float, float, float], seed: int
 ) -> dict[str, list[Sample]]:
-    """Split each class separately (so class balance is kept), reproducibly for ``seed``.
+    """Split each class separately (so class balance is kept), reproducibly for ``seed``;
+    samples that share a ``group`` move together, so no group straddles two splits.
 
     Per class of n images: ``round(n * valid)`` go to valid, ``round(n * test)`` to test and the
-    rest to train. Seed 002's 1,289 images with 0.8/0.1/0.1 give 1,031 / 129 / 129.
+    rest to train. Seed 002's 1,289 images with 0.8/0.1/0.1 give 1,031 / 129 / 129. Groups are
+    split the same way, stratified by the classes they hold (a group of one real and one fake
+    is a unit of its own kind): ``round(g * valid)`` of the g groups of a kind go to valid.
     """
     check_ratios(ratios)
-    by_label: dict[str, list[Sample]] = {}
-    for s in sorted(samples, key=lambda s: (s.label, str(s.path))):
-        by_label.setdefault(s.label, []).append(s)
+    units: dict[str, list[Sample]] = {}
+    for s in samples:
+        units.setdefault(s.group or f"\0{s.label}\0{s.path}", []).append(s)
+    by_kind: dict[str, list[list[Sample]]] = {}
+    for members in sorted(units.values(), key=lambda m: min(str(s.path) for s in m)):
+        members.sort(key=lambda s: (s.label, str(s.path)))
+        kind = "+".join(sorted({s.label for s in members}))
+        by_kind.setdefault(kind, []).append(members)
     out: dict[str, list[Sample]] = {name: [] for name in SPLITS}
-    for label in sorted(by_label):
-        items = by_label[label]
-        random.Random(f"{seed}:{label}").shuffle(items)
+    for kind in sorted(by_kind):
+        items = by_kind[kind]
+        random.Random(f"{seed}:{kind}").shuffle(items)
         n_valid, n_test = round(len(items) * ratios[1]), round(len(items) * ratios[2])
         n_train = len(items) - n_valid - n_test
-        out["train"] += items[:n_train]
-        out["valid"] += items[n_train : n_train + n_valid]
-        out["test"] += items[n_train + n_valid :]
+        for name, part in (("train", items[:n_train]),
+                           ("valid", items[n_train: n_train + n_valid]),
+                           ("test", items[n_train + n_valid:])):
+            out[name] += [s for members in part for s in members]
     return {k: v for k, v in out.items() if v}
 
 

@@ -176,11 +176,14 @@ class ImageSamples(TorchDataset):
         cache: list[torch.Tensor] | None = None,
         perturb=None,
         class_transform: dict[int, v2.Transform] | None = None,
+        blend: dict[int, tuple] | None = None,
     ) -> None:
         """``perturb``: a callable applied to the decoded PIL image before the resize
         (the robustness sweep); ``class_transform``: per-class augmentation applied before
-        ``transform``."""
+        ``transform``; ``blend``: sample index -> face landmarks of the items that are
+        self-blended pseudo-fakes of their image (``fakescan.train.selfblend``)."""
         self.class_transform = class_transform or {}
+        self.blend = blend or {}
         self.samples = samples
         self.perturb = perturb
         self.targets = [classes.index(s.label) for s in samples]
@@ -199,6 +202,11 @@ class ImageSamples(TorchDataset):
             x = self.cache[i]
         else:
             x = load_uint8(self.samples[i].path, self.pp)
+        if i in self.blend:
+            from fakescan.train.selfblend import self_blend
+
+            rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))
+            x = self_blend(x, self.blend[i], rng)[0]
         y = self.targets[i]
         if y in self.class_transform:
             x = self.class_transform[y](x)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from fakescan.card import json_safe
+from fakescan.data.kinds import fake_kind, source_kinds
 from fakescan.data.layouts import Sample, load_sources, source_name
 from fakescan.device import pick_device, pick_dtype
 from fakescan.errors import DataError, UsageError
@@ -34,6 +35,7 @@ from fakescan.train.metrics import (
     calibrate_threshold,
     calibration_label,
     classification_report,
+    per_kind,
     per_source,
     roc_curve,
 )
@@ -104,6 +106,7 @@ def evaluate(
     max_fpr: float | None = None,
     calibrate: bool = False,
     out: Path | None = None,
+    groups: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model; writes ``metrics.json`` and figures (into the model folder, or
     ``out``) and returns the metrics.
@@ -115,6 +118,7 @@ def evaluate(
         calibrate: recalibrate the threshold on ``data``'s validation split (Youden's J, or
             with ``max_fpr`` - default the recipe's - the most sensitive threshold that calls
             at most that share of each source's reals fake) and write it into the card.
+        groups: a groups file for ``data``'s split [default: the one the model trained with].
     """
     lm = load_model(model_ref)
     card = lm.card
@@ -129,7 +133,10 @@ def evaluate(
     ratios = ratios or tuple(card_data.get("ratios", (0.8, 0.1, 0.1)))  # the training split
     seed = card_data.get("seed", 0) if seed is None else seed
     kept = tuple(card_data["classes_kept"]) if card_data.get("classes_kept") else None
-    ds = load_sources(datas, ratios=ratios, seed=seed, classes=kept, min_classes=1)
+    if groups is None and card_data.get("groups"):
+        groups = Path(card_data["groups"])
+    ds = load_sources(datas, ratios=ratios, seed=seed, classes=kept, min_classes=1,
+                      groups=groups)
     if split not in ds.splits:
         raise UsageError(f"{', '.join(map(str, datas))} has no '{split}' split (it has: "
                          f"{', '.join(ds.splits)})")
@@ -167,6 +174,8 @@ def evaluate(
     groups = np.array([s.source for s in samples])
     if len(set(groups.tolist())) > 1:
         report["by_source"] = per_source((targets != neg).astype(int), pf, groups, threshold)
+    report["by_kind"] = per_kind((targets != neg).astype(int), pf, groups, source_kinds(ds),
+                                 threshold)
     curves = {split: _curve(card, probs, targets, report["roc_auc"])}
 
     # Error analysis: misclassified list (most confident mistakes first) and thumbnail grid.
@@ -188,7 +197,8 @@ def evaluate(
 
     metrics: dict[str, Any] = {
         **{k: report[k] for k in ("accuracy", "precision", "recall", "f1", "roc_auc",
-                                  "average_precision", "threshold", "confusion_matrix")},
+                                  "average_precision", "threshold", "confusion_matrix",
+                                  "by_kind")},
         "model": lm.name,
         "dataset": ", ".join(str(d) for d in datas),
         "split": split,
@@ -201,6 +211,7 @@ def evaluate(
     ood_samples: dict[str, list[Sample]] = {}
     if oods:
         metrics["ood"], rows = {}, {}
+        pooled: list[tuple[np.ndarray, np.ndarray, str]] = []
         for path in oods:
             name = source_name(path)
             while name in ood_samples:
@@ -209,7 +220,8 @@ def evaluate(
             smp = _known(ods.samples(), labels, strict=False)
             op, ot, oloss = _probs(lm, smp, dev, dtype, batch_size, workers)
             orep = classification_report(op, ot, card, threshold)
-            orep.update(loss=oloss, dataset=str(ods.root))
+            orep.update(loss=oloss, dataset=str(ods.root), kind=fake_kind(path))
+            pooled.append(((ot != neg).astype(int), card.p_fake(op), name))
             metrics["ood"][name] = orep
             rows[name] = cross_source_row(orep)
             ood_samples[name] = smp
@@ -219,6 +231,10 @@ def evaluate(
                             f"{lm.name} on OOD {name}")
         metrics["cross_source"] = rows
         metrics["ood_worst"] = worst_row(rows)
+        metrics["ood_by_kind"] = per_kind(
+            np.concatenate([y for y, _, _ in pooled]), np.concatenate([f for _, f, _ in pooled]),
+            np.concatenate([np.full(len(y), n) for y, _, n in pooled]),
+            {n: metrics["ood"][n]["kind"] for _, _, n in pooled}, threshold)
     plots.roc(curves, dest / "roc.png", f"{lm.name}: ROC (positive class: fake)")
     if robustness:
         from fakescan.train.robustness import SWEEP

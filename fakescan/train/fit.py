@@ -23,7 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fakescan.card import ModelCard
 from fakescan.config import Preprocess, Recipe
-from fakescan.data.layouts import load_sources
+from fakescan.data.kinds import source_kinds
+from fakescan.data.layouts import Sample, load_sources
 from fakescan.data.split import stratified_split
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
 from fakescan.errors import UsageError
@@ -39,7 +40,12 @@ from fakescan.train.data import (
     should_cache,
     train_transform,
 )
-from fakescan.train.metrics import calibrate_threshold, calibration_label, per_source
+from fakescan.train.metrics import (
+    calibrate_threshold,
+    calibration_label,
+    per_kind,
+    per_source,
+)
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "head_lr",
                   "images_per_s", "seconds"]
@@ -66,6 +72,7 @@ class TrainConfig:
     classes: tuple[str, ...] | None = None  # keep only these classes of the data
     crop: str = "none"  # "face": the model sees face crops (``Preprocess.crop``)
     face_margin: float = 0.3
+    groups: Path | None = None  # a groups file: files of one group stay in one split
 
     @property
     def datasets(self) -> list[Path]:
@@ -74,7 +81,8 @@ class TrainConfig:
 
 
 def _splits(cfg: TrainConfig, seed: int):
-    ds = load_sources(cfg.datasets, ratios=cfg.ratios, seed=seed, classes=cfg.classes)
+    ds = load_sources(cfg.datasets, ratios=cfg.ratios, seed=seed, classes=cfg.classes,
+                      groups=cfg.groups)
     train = ds.splits.get("train") or ds.splits.get("all")
     valid = ds.splits.get("valid")
     if not valid:  # no validation split: hold out 10% of train, stratified
@@ -249,8 +257,13 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     else:
         train_cache = valid_cache = None
     workers = min(cfg.workers, 1) if cache else cfg.workers
+    blend: dict[int, Any] = {}
+    if recipe.self_blend and recipe.augment:
+        train_s, train_cache, blend = _with_self_blends(train_s, train_cache, ds.classes, pp,
+                                                        cfg.workers, console)
     train_ds = ImageSamples(train_s, ds.classes, pp, train_transform(recipe, pp.input_size),
-                            train_cache, class_transform=class_transforms(recipe, ds.classes))
+                            train_cache, class_transform=class_transforms(recipe, ds.classes),
+                            blend=blend)
     valid_ds = ImageSamples(valid_s, ds.classes, pp, None, valid_cache)
     n_sources = len({s.source for s in train_s})
     balance = recipe.balance if recipe.balance is not None else n_sources > 1
@@ -269,6 +282,31 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
                 opt, sched, scaler, [g["lr"] for g in opt.param_groups], train_ds, valid_loader,
                 balance_weights(train_s) if balance else None, workers, pretrained_from,
                 n_sources)
+
+
+def _with_self_blends(train_s: list, cache: list | None, classes: tuple[str, ...],
+                      pp: Preprocess, workers: int, console: Console):
+    """``train_s`` plus one self-blended pseudo-fake of every real whose face MTCNN finds
+    (the source ``self-blended``), the cache to match, and their landmarks by index."""
+    from fakescan.train.selfblend import SELF_BLENDED, find_landmarks
+
+    if "real" not in classes or "fake" not in classes:
+        raise UsageError("--self-blend needs the classes real and fake")
+    reals = [i for i, s in enumerate(train_s) if s.label == "real"]
+    with console.status(f"finding the faces of {len(reals)} training reals (self-blend) ..."):
+        images = [cache[i] for i in reals] if cache is not None else preload(
+            [train_s[i] for i in reals], pp, workers)
+        marks = find_landmarks(images, workers)
+    found = [(i, m) for i, m in zip(reals, marks, strict=True) if m is not None]
+    n = len(train_s)
+    blend = {n + k: m for k, (_, m) in enumerate(found)}
+    train_s = train_s + [Sample(train_s[i].path, "fake", SELF_BLENDED, train_s[i].group)
+                         for i, _ in found]
+    if cache is not None:
+        cache = cache + [cache[i] for i, _ in found]
+    console.print(f"self-blend: {len(found)} pseudo-fakes from {len(reals)} training reals "
+                  f"({len(reals) - len(found)} without a face found)", highlight=False)
+    return train_s, cache, blend
 
 
 def _start_state(run: _Run, console: Console) -> dict[str, Any]:
@@ -379,7 +417,8 @@ def _finalize(run: _Run, state: dict[str, Any], stopped_early: bool) -> ModelCar
     threshold = calibrate_threshold(y, pf, run.recipe.max_fpr,
                                     groups if run.n_sources > 1 else None)
     metrics = {"valid": {"loss": val_loss, "accuracy": float((probs.argmax(1) == targets).mean()),
-                         "by_source": per_source(y, pf, groups, threshold)}}
+                         "by_source": per_source(y, pf, groups, threshold),
+                         "by_kind": per_kind(y, pf, groups, source_kinds(run.ds), threshold)}}
     card = _card(run, {**state, "stopped_early": stopped_early}, metrics, threshold)
     card.save(run.out)
     return card
@@ -407,6 +446,7 @@ def _card(run: _Run, state: dict[str, Any], metrics: dict[str, Any],
             "ratios": list(cfg.ratios), "seed": run.recipe.seed,
             "fingerprint": ds.fingerprint(), "counts": ds.counts(),
             "classes_kept": list(cfg.classes) if cfg.classes else None,
+            "groups": str(cfg.groups) if cfg.groups else None,
             "sources": ds.sources,
         },
         training=training, metrics=metrics,

@@ -190,3 +190,28 @@ def per_source(y: np.ndarray, score: np.ndarray, groups: np.ndarray,
             "roc_auc": roc_auc(yy, ss) if len(real) and len(fake) else None,
         }
     return out
+
+
+def per_kind(y: np.ndarray, score: np.ndarray, sources: np.ndarray, kind_of: dict[str, str],
+             threshold: float) -> dict[str, dict[str, Any]]:
+    """Fakes by kind (GAN, diffusion, face swap, ...; ``kind_of`` maps a source to its kind):
+    how many, the share detected at ``threshold``, and ROC-AUC against the reals of the same
+    sources (every real scored where those sources hold none: SDFD's portraits); and the
+    reals: how many, the share called fake, and the worst source's share."""
+    out: dict[str, dict[str, Any]] = {}
+    kinds = np.array([kind_of.get(str(s), "other") for s in sources.tolist()])
+    for kind in sorted(set(kinds[y == 1].tolist())):
+        fakes = score[(y == 1) & (kinds == kind)]
+        mine = (y == 0) & (kinds == kind)
+        reals = score[mine] if mine.any() else score[y == 0]
+        yy = np.r_[np.zeros(len(reals)), np.ones(len(fakes))].astype(int)
+        out[kind] = {"fakes": int(len(fakes)),
+                     "fakes_detected": float((fakes >= threshold).mean()),
+                     "roc_auc": roc_auc(yy, np.r_[reals, fakes]) if len(reals) else None}
+    if (y == 0).any():
+        worst = max(float((score[(y == 0) & (sources == s)] >= threshold).mean())
+                    for s in set(sources[y == 0].tolist()))
+        out["real"] = {"reals": int((y == 0).sum()),
+                       "real_called_fake": float((score[y == 0] >= threshold).mean()),
+                       "worst_source_real_called_fake": worst}
+    return out
