@@ -27,6 +27,7 @@ class Precision(StrEnum):
     fp32 = "fp32"
     fp16 = "fp16"
     bf16 = "bf16"
+    int8 = "int8"  # onnxruntime on a CPU, from a parity-checked file (fakescan.quantize)
 
 
 class OutputFormat(StrEnum):

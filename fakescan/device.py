@@ -98,6 +98,8 @@ def pick_dtype(device, precision: str = "auto", *, training: bool = False):
         raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
         return None
+    if precision == "int8":
+        raise UsageError("int8 runs on the onnx runtime (--runtime onnx or auto), on a CPU")
     if precision == "fp16":
         if device.type != "cuda":
             raise UsageError("fp16 precision needs a CUDA device (bf16 runs on CPUs)")

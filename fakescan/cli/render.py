@@ -68,6 +68,9 @@ def evaluation(m: dict[str, Any], split: str) -> list[Table]:
                 "real_called_fake", "fake_called_real", "tpr_at_fpr_0.05"):
         t.add_row(key, fmt(m["details"].get(key)))
     tables = [t]
+    for key, where in (("by_kind", split), ("ood_by_kind", "the other sources")):
+        if m.get(key):
+            tables.append(by_kind(m[key], where))
     if m.get("cross_source"):
         ct = Table(title="other sources (at the same threshold)")
         ct.add_column("dataset", overflow="fold")
@@ -90,6 +93,36 @@ def evaluation(m: dict[str, Any], split: str) -> list[Table]:
                                                               "real_called_fake")])
         tables.append(rt)
     return tables
+
+
+def by_kind(rows: dict[str, dict[str, Any]], where: str) -> Table:
+    """Fakes found per kind (GAN, diffusion, face swap, ...) and reals called fake."""
+    t = Table(title=f"by kind of fake, on {where}")
+    for col in ("kind", "images", "found / called fake", "ROC-AUC", "worst source"):
+        t.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, r in rows.items():
+        if kind == "real":
+            continue
+        t.add_row(kind, f"{r['fakes']:,}", fmt(r["fakes_detected"]), fmt(r.get("roc_auc")), "")
+    if "real" in rows:
+        r = rows["real"]
+        t.add_row("real", f"{r['reals']:,}", fmt(r["real_called_fake"]), "",
+                  fmt(r["worst_source_real_called_fake"]))
+    return t
+
+
+def int8_parity(par) -> Table:
+    """int8 against fp32, per labelled source."""
+    from fakescan.quantize import MAX_AUC_DELTA, MIN_AGREEMENT
+
+    t = Table(title=f"int8 vs fp32 (needs >= {100 * MIN_AGREEMENT:g}% same verdicts and a "
+                    f"ROC-AUC change <= {MAX_AUC_DELTA:g} in every source)")
+    for col in ("source", "images", "same verdict", "ROC-AUC fp32", "int8", "change"):
+        t.add_column(col, justify="left" if col == "source" else "right")
+    for name, s in par.sources.items():
+        t.add_row(name, f"{s.images:,}", f"{100 * s.verdict_agreement:.2f}%",
+                  fmt(s.roc_auc_fp32), fmt(s.roc_auc_int8), f"{s.auc_delta:.4f}")
+    return t
 
 
 def calibration(cal) -> Table:

@@ -39,5 +39,5 @@ def fake_kind(path: str | Path) -> str:
 def source_kinds(ds) -> dict[str, str]:
     """``{source name: kind}`` for a dataset read by ``load_sources``."""
     if ds.sources:
-        return {src["name"]: fake_kind(src["path"]) for src in ds.sources}
+        return {src["name"]: src.get("kind") or fake_kind(src["path"]) for src in ds.sources}
     return {"": fake_kind(ds.root)}

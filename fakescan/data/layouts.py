@@ -26,6 +26,7 @@ import re
 from pathlib import Path
 
 from fakescan.data.dataset import SPLITS, Dataset, Sample, order_classes
+from fakescan.data.kinds import fake_kind
 from fakescan.data.split import stratified_split
 from fakescan.errors import DataError, ManifestError
 
@@ -329,7 +330,8 @@ def load_sources(
             splits.setdefault(split, []).extend(
                 Sample(s.path, s.label, name, s.group) for s in samples
                 if classes is None or s.label in classes)
-        sources.append({"name": name, "path": str(ds.root), "layout": ds.layout,
+        sources.append({"name": name, "path": str(ds.root), "kind": fake_kind(p),
+                        "layout": ds.layout,
                         "split": ds.split_note, "fingerprint": ds.fingerprint(),
                         "counts": ds.counts()})
     splits = {k: splits[k] for k in (*SPLITS, "all") if splits.get(k)}

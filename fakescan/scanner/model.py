@@ -17,6 +17,7 @@ from fakescan.card import ONNX_META_KEY, ModelCard, onnx_metadata_of
 from fakescan.errors import ModelError
 
 ONNX_NAME = "model.onnx"
+ONNX_NAMES = {"fp32": ONNX_NAME, "fp16": "model_fp16.onnx", "int8": "model_int8.onnx"}
 
 
 @dataclass(frozen=True)
@@ -52,26 +53,55 @@ class ScanModel:
             raise ModelError(f"{self.onnx_path} is an ONNX file: it runs on the onnx runtime only")
         return load_model(self.folder).model
 
-    def onnx_file(self, fp16: bool = False) -> Path:
-        """The ONNX file to run. An ``.onnx`` model is itself; a model folder's own export
-        (``fakescan export``) is used when it has one; otherwise the model is exported once
-        into the user cache, keyed by its weights - never into the model folder."""
+    def onnx_file(self, precision: str = "fp32") -> Path:
+        """The ONNX file to run at ``precision`` (fp32, fp16 or int8). An ``.onnx`` model is
+        itself; a model folder's own file (``fakescan export [--fp16|--int8]``) is used when
+        it has one; otherwise it is built once into the user cache, keyed by the weights -
+        never into the model folder. An int8 file must carry a passing parity record
+        (``fakescan.quantize``); building one needs the model's labelled data."""
         if self.folder is None:
             assert self.onnx_path is not None
+            if self.precision_of_file() == "int8":
+                from fakescan.quantize import require_parity
+
+                require_parity(read_onnx_metadata(self.onnx_path), self.onnx_path)
             return self.onnx_path
-        name = "model_fp16.onnx" if fp16 else ONNX_NAME
+        name = ONNX_NAMES[precision]
         own = self.folder / name
-        if own.is_file():
-            return own
+        path = own if own.is_file() else self.cached(name)
+        if not path.is_file():
+            if precision == "int8":
+                from fakescan.quantize import build_int8
+
+                build_int8(self.folder, path)
+            else:
+                from fakescan.export import export_onnx
+
+                export_onnx(self.folder, path, fp16=precision == "fp16", parity=False)
+        if precision == "int8":
+            from fakescan.quantize import require_parity
+
+            require_parity(read_onnx_metadata(path), path)
+        return path
+
+    def has_onnx(self, precision: str) -> bool:
+        """Whether the file for ``precision`` exists already (nothing is built)."""
+        if self.folder is None:
+            return self.precision_of_file() == precision
+        name = ONNX_NAMES[precision]
+        return (self.folder / name).is_file() or self.cached(name).is_file()
+
+    def precision_of_file(self) -> str:
+        """An ``.onnx`` model's own precision (from its metadata)."""
+        assert self.onnx_path is not None
+        return str(read_onnx_metadata(self.onnx_path).get("precision", "fp32"))
+
+    def cached(self, name: str) -> Path:
+        """Where a file built from this model's weights lives in the user cache."""
         from fakescan.cache import cache_dir
 
         sha = (self.card.weights_sha256 or "x")[:16]
-        cached = cache_dir() / "onnx" / f"{self.name}-{sha}" / name
-        if not cached.is_file():
-            from fakescan.export import export_onnx
-
-            export_onnx(self.folder, cached, fp16=fp16, parity=False)
-        return cached
+        return cache_dir() / "onnx" / f"{self.name}-{sha}" / name
 
 
 def read_onnx_metadata(path: Path) -> dict[str, Any]:

@@ -107,17 +107,20 @@ class OnnxRuntime(Runtime):
 
     def __init__(self, sm: ScanModel, device: str = "auto", precision: str = "auto",
                  threads: int | None = None) -> None:
-        if precision not in ("auto", "fp32", "fp16"):
-            raise UsageError("the onnx runtime runs the exported precision: fp32 or fp16")
+        if precision not in ("auto", "fp32", "fp16", "int8"):
+            raise UsageError("the onnx runtime runs fp32, fp16 or (on a CPU) int8")
         dev = pick_device(device)
+        if precision == "int8" and dev.type != "cpu":
+            raise UsageError("int8 runs on the CPU (onnxruntime); on a GPU use fp16")
         self.device = str(dev)
         self.sm = sm
         # half precision where asked, and by default on CUDA; a file's own precision else
-        path = sm.onnx_file(fp16=precision == "fp16" or (precision == "auto"
-                                                         and dev.type == "cuda"))
+        want = precision if precision in ("fp16", "int8") else (
+            "fp16" if precision == "auto" and dev.type == "cuda" else "fp32")
+        path = sm.onnx_file(want)
         self.path = path
         self.session = onnx_session(path, self.device, threads)
-        self.precision = "fp16" if "fp16" in path.name else "fp32"
+        self.precision = want if sm.folder is not None else sm.precision_of_file()
         self.providers = self.session.get_providers()
         self.dev = dev
         self._cuda = dev.type == "cuda" and "CUDAExecutionProvider" in self.providers
@@ -151,10 +154,10 @@ RUNTIME_CLASSES: dict[str, type[Runtime]] = {"torch": TorchRuntime, "onnx": Onnx
 def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
                  precision: str = "auto", batch_size: int = 32,
                  threads: int | None = None) -> Runtime:
-    """``auto``: onnx for ``.onnx`` files; for model folders, the faster of torch and onnx on
-    this machine, measured once per (machine, device, batch size, precision, weights) and
-    remembered in the user cache (``autotune.json``); torch when precision is forced to
-    bf16."""
+    """``auto``: onnx for ``.onnx`` files; for model folders, the fastest of torch, onnx and
+    (on a CPU, where a parity-checked int8 file exists) onnx int8 on this machine, measured
+    once per (machine, device, batch size, precision, weights) and remembered in the user
+    cache (``autotune.json``); torch when precision is forced to bf16, onnx for int8."""
     if runtime not in RUNTIMES:
         raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}")
     if runtime == "auto":
@@ -162,6 +165,8 @@ def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
             runtime = "onnx"
         elif precision == "bf16":
             runtime = "torch"
+        elif precision == "int8":
+            runtime = "onnx"
         else:
             return _fastest(sm, device, precision, batch_size, threads)
     return RUNTIME_CLASSES[runtime](sm, device, precision, threads)
@@ -176,23 +181,29 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     import torch
 
     dev = str(pick_device(device))
+    # candidates: torch, onnx, and onnx int8 where a parity-checked int8 file exists already
+    # (building one takes minutes and labelled data: fakescan export --int8)
+    options = {"torch": ("torch", precision), "onnx": ("onnx", precision)}
+    if precision == "auto" and dev == "cpu" and sm.has_onnx("int8"):
+        options["onnx:int8"] = ("onnx", "int8")
     key = "|".join([platform.node(), platform.processor() or platform.machine(),
                     str(os.cpu_count()), str(torch.get_num_threads()), dev, str(batch_size),
-                    precision, sm.card.weights_sha256[:12]])
+                    precision, sm.card.weights_sha256[:12], ",".join(options)])
     cache = cache_dir() / "autotune.json"
     try:
         known = json.loads(cache.read_text())
     except (OSError, ValueError):
         known = {}
     choice = known.get(key, {}).get("runtime")
-    if choice in RUNTIME_CLASSES:
-        return RUNTIME_CLASSES[choice](sm, device, precision, threads)
+    if choice in options:
+        name, prec = options[choice]
+        return RUNTIME_CLASSES[name](sm, device, prec, threads)
     s = sm.preprocess.input_size
     x = np.random.default_rng(0).integers(0, 256, (batch_size, 3, s, s), dtype=np.uint8)
     rates, cands = {}, {}
-    for name, cls in RUNTIME_CLASSES.items():
+    for label, (name, prec) in options.items():
         try:
-            rt = cls(sm, device, precision, threads)
+            rt = RUNTIME_CLASSES[name](sm, device, prec, threads)
         except Exception:  # noqa: BLE001 - a runtime that cannot start here is not a candidate
             continue
         for _ in range(2):  # warm-up: allocator arenas, oneDNN/MLAS kernel selection
@@ -202,8 +213,8 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
             t0 = time.perf_counter()
             rt(x)
             best = min(best, time.perf_counter() - t0)
-        rates[name] = batch_size / best
-        cands[name] = rt
+        rates[label] = batch_size / best
+        cands[label] = rt
     if not cands:
         raise UsageError("neither the torch nor the onnx runtime could start")
     best = max(rates, key=rates.__getitem__)
