@@ -175,7 +175,6 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
     from fakescan.store import versions
 
     devices = devices or ["cpu", *(d for d in parse_devices("all") if d != "cpu")]
-    runtimes = runtimes or ["torch", "onnx"]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="fakescan-bench-") as tmpd:
         tmp = Path(tmpd)
@@ -193,6 +192,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
         base = {"model": Path(ref).name, "n_images": len(paths),
                 "random_weights": random_weights, "batch_size": batch_size}
         for device in devices:
+            configs = _configs(runtimes, ref, device, precision)
             naive: float | None = None
             if "naive" in stages:
                 log(f"{device}: naive baseline ...")
@@ -203,8 +203,8 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
                 results.append({**base, "device": device, "runtime": "torch",
                                 "precision": "fp32", "decoder": "pil+torchvision",
                                 "stage": "naive", **r, "ratio_vs_naive": 1.0})
-            for rt in runtimes:
-                opts = ScanOptions(model=ref, runtime=rt, device=device, precision=precision,
+            for rt, prec in configs:
+                opts = ScanOptions(model=ref, runtime=rt, device=device, precision=prec,
                                    batch_size=batch_size, workers=workers)
                 core = build_core(opts, device)
                 cfg = {**base, "device": device, "runtime": rt,
@@ -239,6 +239,21 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
             "results": results}
 
 
+def _configs(runtimes: list[str] | None, ref: str, device: str,
+             precision: str) -> list[tuple[str, str]]:
+    """(runtime, precision) pairs: ``RUNTIME`` or ``RUNTIME:PRECISION`` entries; by default
+    torch and onnx, and onnx int8 on a CPU where the model has a parity-checked int8 file."""
+    if runtimes:
+        return [(r.split(":", 1)[0], r.split(":", 1)[1] if ":" in r else precision)
+                for r in runtimes]
+    from fakescan.scanner.model import resolve_scan_model
+
+    out = [("torch", precision), ("onnx", precision)]
+    if device == "cpu" and precision == "auto" and resolve_scan_model(ref).has_onnx("int8"):
+        out.append(("onnx", "int8"))
+    return out
+
+
 def _decode_pass(core, batches: list[list[str]]) -> int:
     return sum(len(d.items) for d in core.decoder.map(iter(batches)))  # images, not faces
 
@@ -264,12 +279,16 @@ def _e2e_pass(core, paths: list[str], batch_size: int, out_path: Path) -> int:
 
 
 def _derive(results: list[dict[str, Any]]) -> None:
-    """end_to_end / min(decode, model) for each configuration: how well the pipeline overlaps."""
+    """End to end against two bounds, for each configuration: min(decode, model) (stages that
+    run side by side on their own hardware, a GPU's) and the harmonic 1 / (1/decode +
+    1/model) (stages that share the same cores, a CPU's)."""
     for r in results:
         if r["stage"] != "end_to_end":
             continue
-        same = [x for x in results if x["device"] == r["device"] and x["runtime"] == r["runtime"]
-                and x["stage"] in ("decode", "model")]
+        same = [x["images_per_s_median"] for x in results
+                if x["device"] == r["device"] and x["runtime"] == r["runtime"]
+                and x["precision"] == r["precision"] and x["stage"] in ("decode", "model")]
         if len(same) == 2:
-            r["ratio_vs_min_stage"] = r["images_per_s_median"] / min(
-                x["images_per_s_median"] for x in same)
+            r["ratio_vs_min_stage"] = r["images_per_s_median"] / min(same)
+            r["harmonic_bound"] = 1 / sum(1 / v for v in same)
+            r["ratio_vs_harmonic"] = r["images_per_s_median"] / r["harmonic_bound"]

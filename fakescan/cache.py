@@ -20,3 +20,9 @@ def cache_dir() -> Path:
         return SETTINGS.cache_dir
     xdg = os.environ.get("XDG_CACHE_HOME")  # the platform's convention, not fakescan's
     return (Path(xdg) if xdg else Path.home() / ".cache") / "fakescan"
+
+
+def model_file(card, name: str) -> Path:
+    """Where a file built from ``card``'s weights (an ONNX export, say) lives in the cache."""
+    sha = (card.weights_sha256 or "x")[:16]
+    return cache_dir() / "onnx" / f"{card.name}-{sha}" / name

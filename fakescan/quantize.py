@@ -35,6 +35,7 @@ MAX_AUC_DELTA = 0.005  # largest |ROC-AUC change| in any source with both classe
 CALIBRATION_IMAGES = 256
 PARITY_IMAGES_PER_SOURCE = 2000  # every image up to this; an even stride beyond
 KEEP_FLOAT = (0, 3, 6, 10)  # leading convolutions left in float, tried in this order
+INT8_NAME = "model_int8.onnx"
 
 
 @dataclass
@@ -217,21 +218,28 @@ def check_parity(card: ModelCard, fp32: Path, int8: Path, x_by_source: dict[str,
 def build_int8(model_ref: str | Path | None, out: Path | None = None, *,
                parity_data: list[Path] | None = None,
                log: Callable[[str], None] = lambda s: None) -> tuple[Path, Int8Parity]:
-    """Quantize ``model_ref`` (a model folder, or the default) to ``out`` [default: the folder's
-    ``model_int8.onnx``, or the user cache for a read-only folder]; returns the file and its
-    parity. Raises ``ModelError`` when no variant keeps parity (nothing is written)."""
+    """Quantize ``model_ref`` (a model folder or name, or the default) to ``out`` [default: the
+    folder's ``model_int8.onnx``, or the user cache for a read-only folder]; returns the file
+    and its parity. Raises ``ModelError`` when no variant keeps parity (nothing is written)."""
+
+    from fakescan.cache import model_file
+    from fakescan.export import export_onnx
+    from fakescan.store import resolve_model_dir
+
+    folder = resolve_model_dir(model_ref)
+    card = ModelCard.load(folder)
+    if out is None:
+        out = folder / INT8_NAME if os.access(folder, os.W_OK) else model_file(card, INT8_NAME)
+    with tempfile.TemporaryDirectory(prefix="fakescan-int8-") as tmpd:
+        fp32 = Path(tmpd) / "model.onnx"
+        export_onnx(folder, fp32, parity=False)
+        return _build(card, fp32, Path(out), parity_data, log)
+
+
+def _build(card: ModelCard, fp32: Path, out: Path, parity_data: list[Path] | None,
+           log: Callable[[str], None]) -> tuple[Path, Int8Parity]:
     import onnx
 
-    from fakescan.scanner.model import ONNX_NAMES, resolve_scan_model
-
-    sm = resolve_scan_model(model_ref)
-    if sm.folder is None:
-        raise UsageError("int8 quantization starts from a model folder, not an .onnx file")
-    card = sm.card
-    if out is None:
-        name = ONNX_NAMES["int8"]
-        out = sm.folder / name if os.access(sm.folder, os.W_OK) else sm.cached(name)
-    fp32 = sm.onnx_file()
     sources = _labelled_sources(card, parity_data)
     calib = _calibration(card, sources, CALIBRATION_IMAGES)
     log(f"decoding {sum(map(len, sources.values())):,} images of {len(sources)} sources "

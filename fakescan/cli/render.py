@@ -169,11 +169,13 @@ def bench(res: dict[str, Any]) -> Table:
                     f"cores{', ' + ', '.join(m['gpus']) if m['gpus'] else ''})",
               caption="img/s: median of the timed passes (spread: half the min-max range); "
                       "×naive: vs the seeds' way (PIL + torchvision + fp32 eager); ×min: end "
-                      "to end vs min(decode, model)",
+                      "to end vs min(decode, model); ×hb: vs 1/(1/decode + 1/model), the "
+                      "bound when both share the cores",
               box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     for col, just in (("device", "left"), ("runtime", "left"), ("prec", "left"),
                       ("decoder", "left"), ("stage", "left"), ("img/s", "right"),
-                      ("spread", "right"), ("×naive", "right"), ("×min", "right")):
+                      ("spread", "right"), ("×naive", "right"), ("×min", "right"),
+                      ("×hb", "right")):
         t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     short = {"pil+torchvision": "pil+tv", "end_to_end": "e2e"}
     for r in res["results"]:
@@ -183,7 +185,8 @@ def bench(res: dict[str, Any]) -> Table:
                   f"±{50 * (r['images_per_s_max'] - r['images_per_s_min']) / med:.0f}%"
                   if (med := r["images_per_s_median"]) else "-",
                   f"{r['ratio_vs_naive']:.2f}" if r.get("ratio_vs_naive") else "-",
-                  f"{r['ratio_vs_min_stage']:.2f}" if "ratio_vs_min_stage" in r else "-")
+                  f"{r['ratio_vs_min_stage']:.2f}" if "ratio_vs_min_stage" in r else "-",
+                  f"{r['ratio_vs_harmonic']:.2f}" if "ratio_vs_harmonic" in r else "-")
     return t
 
 

@@ -79,7 +79,9 @@ def bench_cmd(
         metavar="DEVICES", help="Comma list of devices [default: cpu and every CUDA device]."
     )] = None,
     runtime: Annotated[str | None, typer.Option(
-        metavar="RUNTIMES", help="Comma list of runtimes [default: torch,onnx].")] = None,
+        metavar="RUNTIMES", help="Comma list of runtimes, each RUNTIME or RUNTIME:PRECISION "
+        "(onnx:int8) [default: torch, onnx, and onnx:int8 on a CPU where the model has an "
+        "int8 file].")] = None,
     precision: PrecisionOpt = Precision.auto,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, metavar="N")] = 32,
     n_images: Annotated[int, typer.Option("--n-images", min=1, metavar="N",

@@ -98,10 +98,9 @@ class ScanModel:
 
     def cached(self, name: str) -> Path:
         """Where a file built from this model's weights lives in the user cache."""
-        from fakescan.cache import cache_dir
+        from fakescan.cache import model_file
 
-        sha = (self.card.weights_sha256 or "x")[:16]
-        return cache_dir() / "onnx" / f"{self.name}-{sha}" / name
+        return model_file(self.card, name)
 
 
 def read_onnx_metadata(path: Path) -> dict[str, Any]:
