@@ -185,11 +185,17 @@ def test_per_kind_rows_detection_by_kind_and_false_alarms_by_source():
     assert fake_kind(SHARED / "datasets" / "dfdc-faceswap-224") == "faceswap"
 
 
-def test_kind_txt_names_a_users_kind(tmp_path):
-    (tmp_path / "mine").mkdir()
-    assert fake_kind(tmp_path / "mine") == "other"
-    (tmp_path / "mine" / "kind.txt").write_text("diffusion\n")
+def test_kind_txt_names_a_users_kind_and_each_source_keeps_its_own(synth_small, tmp_path):
+    from fakescan.data.kinds import source_kinds
+
+    for name, kind in (("mine", "diffusion"), ("theirs", "faceswap"), ("plain", None)):
+        shutil.copytree(synth_small / "test", tmp_path / name)
+        if kind:
+            (tmp_path / name / "kind.txt").write_text(kind + "\n")
+    assert fake_kind(tmp_path / "plain") == "other"
     assert fake_kind(tmp_path / "mine") == "diffusion"
+    ds = load_sources([tmp_path / "mine", tmp_path / "theirs", tmp_path / "plain"])
+    assert source_kinds(ds) == {"mine": "diffusion", "theirs": "faceswap", "plain": "other"}
 
 
 def test_eval_writes_per_kind_rows(tiny_model, synth_small, tmp_path):

@@ -315,7 +315,7 @@ def load_sources(
     Raises:
         DataError: a source that cannot be read, or fewer than two classes in all.
     """
-    parts, names = [], []
+    parts, names, kinds = [], [], []
     for p in paths:
         ds = load_dataset(p, ratios=ratios, seed=seed, min_classes=1, groups=groups)
         name, k = source_name(p), 2
@@ -323,14 +323,15 @@ def load_sources(
             name, k = f"{source_name(p)}_{k}", k + 1
         names.append(name)
         parts.append((name, ds))
+        kinds.append(fake_kind(p))
     splits: dict[str, list[Sample]] = {}
     sources = []
-    for name, ds in parts:
+    for (name, ds), kind in zip(parts, kinds, strict=True):
         for split, samples in ds.splits.items():
             splits.setdefault(split, []).extend(
                 Sample(s.path, s.label, name, s.group) for s in samples
                 if classes is None or s.label in classes)
-        sources.append({"name": name, "path": str(ds.root), "kind": fake_kind(p),
+        sources.append({"name": name, "path": str(ds.root), "kind": kind,
                         "layout": ds.layout,
                         "split": ds.split_note, "fingerprint": ds.fingerprint(),
                         "counts": ds.counts()})
