@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,10 +180,10 @@ class ModelCard:
 
     def save(self, folder: str | Path) -> None:
         """Write ``config.json`` atomically (a crash never leaves half a JSON file)."""
-        folder = Path(folder)
-        tmp = folder / f"{CARD_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(json_safe(self.to_dict()), indent=2) + "\n")
-        os.replace(tmp, folder / CARD_FILE)
+        from fakescan.atomic import write_text
+
+        write_text(Path(folder) / CARD_FILE, json.dumps(json_safe(self.to_dict()), indent=2)
+                   + "\n")
 
     # ------------------------------------------------------------------ ONNX metadata
     def onnx_metadata(self, *, fp16: bool, opset: int) -> dict[str, Any]:

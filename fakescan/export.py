@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fakescan.atomic import atomic_path
 from fakescan.card import ONNX_META_KEY, onnx_metadata_of
 from fakescan.errors import ModelError
 
@@ -52,7 +53,6 @@ def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = 
     out.parent.mkdir(parents=True, exist_ok=True)
     s = lm.preprocess.input_size
     wrapped = _wrapper(lm.model)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp.onnx")  # concurrent exporters
     import warnings
 
     with warnings.catch_warnings():
@@ -71,8 +71,8 @@ def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = 
         m = _to_fp16(m)
     _stamp(m, lm.card, fp16=fp16, opset=OPSET)
     onnx.checker.check_model(m)
-    onnx.save(m, str(tmp))
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        onnx.save(m, str(tmp))
     report: dict[str, Any] = {"path": str(out), "opset": OPSET, "precision":
                               "fp16" if fp16 else "fp32", "bytes": out.stat().st_size}
     if parity:
@@ -97,9 +97,8 @@ def restamp_onnx(path: Path, card) -> None:
     m = onnx.load(str(path))
     old = onnx_metadata_of(m, path)
     _stamp(m, card, fp16=old.get("precision") == "fp16", opset=int(old.get("opset", OPSET)))
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.onnx")
-    onnx.save(m, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        onnx.save(m, str(tmp))
 
 
 def _to_fp16(m):

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from fakescan.atomic import atomic_path
 from fakescan.card import ONNX_META_KEY, ModelCard, onnx_metadata_of
 from fakescan.errors import ModelError, UsageError
 
@@ -251,26 +252,24 @@ def _build(card: ModelCard, fp32: Path, out: Path, parity_data: list[Path] | Non
     out.parent.mkdir(parents=True, exist_ok=True)
     tried = []
     for k in KEEP_FLOAT:
-        tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp.onnx")
-        try:
+        with tempfile.TemporaryDirectory(prefix="fakescan-int8-") as tmpd:
+            q = Path(tmpd) / INT8_NAME
             log(f"quantizing (first {k} convolutions in float) and checking parity ...")
-            quantize(fp32, tmp, xc, k)
-            par = check_parity(card, fp32, tmp, xs, ys)
+            quantize(fp32, q, xc, k)
+            par = check_parity(card, fp32, q, xs, ys)
             par.float_convs, par.calibration_images = k, len(calib)
             tried.append(par)
             if par.ok:
-                m = onnx.load(str(tmp))
+                m = onnx.load(str(q))
                 meta = {**onnx_metadata_of(onnx.load(str(fp32), load_external_data=False), fp32),
                         "precision": "int8", "int8_parity": par.to_dict()}
                 del m.metadata_props[:]
                 e = m.metadata_props.add()
                 e.key, e.value = ONNX_META_KEY, json.dumps(meta)
                 m.producer_name = "fakescan"
-                onnx.save(m, str(tmp))
-                os.replace(tmp, out)
+                with atomic_path(out) as tmp:
+                    onnx.save(m, str(tmp))
                 return out, par
-        finally:
-            tmp.unlink(missing_ok=True)
     worst = ", ".join(f"{p.float_convs} float convs: agreement {p.min_agreement:.4f}, "
                       f"AUC change {p.max_auc_delta:.4f}" for p in tried)
     raise ModelError(f"int8 quantization of {card.name} breaks parity ({worst}; needs "

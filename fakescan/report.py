@@ -259,13 +259,13 @@ def write_report(verdicts: Path, out: Path | None = None, *, top: int = 200,
                  evidence: bool = False, model: str | None = None) -> dict[str, Any]:
     """Write the report of ``verdicts`` (default ``<verdicts>.html``); the figures shown.
     ``model``: the model folder for ``evidence`` (default: the scan's, by name)."""
+    from fakescan.atomic import write_text
+
     rows, meta = load_rows(verdicts)
     out = out or verdicts.with_suffix(".html")
     page, figures = build(rows, meta, title=f"fakescan report: {verdicts.name}", top=top,
                           evidence=evidence, model=model)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    write_text(out, page)
     figures["path"] = str(out)
     figures["bytes"] = out.stat().st_size
     return figures

@@ -4,7 +4,6 @@ ship as ``.pth``) state dicts read with ``torch.load(weights_only=True)``."""
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,11 @@ def save_tensors(tensors: dict[str, Any], path: Path, metadata: dict[str, str] |
     """Save a flat dict of tensors as safetensors, atomically."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata)
-    os.replace(tmp, path)
+    from fakescan.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
+                  metadata)
 
 
 def load_tensors(path: Path) -> dict[str, Any]:

@@ -203,8 +203,10 @@ class Output:
 
     def _assemble_json(self, summary: dict[str, Any]) -> None:
         """Stream the partial JSONL into one JSON document, atomically, then drop the partial."""
-        tmp = self.final + ".tmp"
-        with open(self.path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
+        from fakescan.atomic import atomic_path
+
+        with atomic_path(self.final, fsync=True) as tmp, open(
+                self.path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
             head = {"model": self.model_id, **self.meta, "summary": summary}
             dst.write(json.dumps(head, ensure_ascii=True)[:-1] + ', "rows": [\n')
             first = True
@@ -213,9 +215,6 @@ class Output:
                     dst.write(("" if first else ",\n") + line.rstrip("\n"))
                     first = False
             dst.write("\n]}\n")
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, self.final)
         os.unlink(self.path)
 
 

@@ -180,6 +180,8 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
 
     import torch
 
+    from fakescan.atomic import write_text
+
     dev = str(pick_device(device))
     # candidates: torch, onnx, and onnx int8 where a parity-checked int8 file exists already
     # (building one takes minutes and labelled data: fakescan export --int8)
@@ -221,9 +223,7 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     known[key] = {"runtime": best, "images_per_s": {k: round(v, 1) for k, v in rates.items()}}
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known, indent=2) + "\n")
-        os.replace(tmp, cache)
+        write_text(cache, json.dumps(known, indent=2) + "\n")
     except OSError:
         pass  # no writable cache: measure again next time
     return cands[best]

@@ -21,6 +21,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from fakescan.atomic import write_text
 from fakescan.card import ModelCard
 from fakescan.config import Preprocess, Recipe
 from fakescan.data.kinds import source_kinds
@@ -473,9 +474,7 @@ def _save_last(out: Path, model, opt, sched, state: dict) -> None:
     tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
     save_tensors(tensors, out / "last.safetensors")
     payload = dict(state, optimizer=meta, scheduler=sched.state_dict())
-    tmp = out / "last.json.tmp"
-    tmp.write_text(json.dumps(payload))
-    tmp.replace(out / "last.json")
+    write_text(out / "last.json", json.dumps(payload))
 
 
 def _append_history(path: Path, row: dict) -> None:
