@@ -26,6 +26,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+from fakescan.config import DEFAULT_BATCH
 from fakescan.errors import ModelError, UsageError
 
 
@@ -113,7 +114,8 @@ def model_or_random(ref: str, tmp: Path) -> tuple[str, bool]:
 
     from fakescan.card import ModelCard
     from fakescan.nets import create_model, get_arch
-    from fakescan.store import WEIGHTS, save_tensors, sha256_file
+    from fakescan.store import WEIGHTS
+    from fakescan.weights import save_tensors, sha256_file
 
     torch.manual_seed(0)
     model = create_model(ref, num_classes=2)
@@ -165,8 +167,9 @@ def naive_rate(model_ref: str, paths: list[str], batch_size: int, workers: int,
 
 
 def bench(model: str, images: Path | None = None, devices: list[str] | None = None,
-          runtimes: list[str] | None = None, precision: str = "auto", batch_size: int = 32,
-          n_images: int = 128, repeats: int = 3, workers: int | None = None,
+          runtimes: list[str] | None = None, precision: str = "auto",
+          batch_size: int = DEFAULT_BATCH, n_images: int = 128, repeats: int = 3,
+          workers: int | None = None,
           stages: tuple[str, ...] = ("decode", "model", "end_to_end", "naive"),
           log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     from fakescan.device import parse_devices

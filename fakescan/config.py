@@ -10,6 +10,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+# Defaults written once (the command line, the library and the scripts read them from here)
+DEFAULT_RATIOS = (0.8, 0.1, 0.1)  # train / valid / test, for datasets without splits
+DEFAULT_BATCH = 32  # images per batch: scans, bench, calibration, the runtimes' autotuning
+DEFAULT_FACE_MARGIN = 0.3  # face crops: extra room on each side, a share of the box's side
+DECODE_TIMEOUT_S = 30.0  # seconds one file may take to read, probe and decode
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF_MEAN = (0.5, 0.5, 0.5)
@@ -33,7 +39,7 @@ class Preprocess:
     # "none": the whole image; "face": each face MTCNN finds, cut as a square of its box's
     # longer side x (1 + 2 x face_margin), centred on the box (``fakescan.faces``)
     crop: str = "none"
-    face_margin: float = 0.3
+    face_margin: float = DEFAULT_FACE_MARGIN
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -64,7 +70,7 @@ class Recipe:
 
     name: str = "seed"  # the named recipe this started from (``fakescan.train.recipes``)
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int = DEFAULT_BATCH
     lr: float = 1e-3
     head_lr: float | None = None  # resnet_ft: LR of the head (layer4 uses ``lr``)
     weight_decay: float = 1e-4

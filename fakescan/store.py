@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fakescan.card import CARD_FILE as CARD
-from fakescan.card import ModelCard
+from fakescan.card import CARD_FILE, ModelCard
 from fakescan.config import Preprocess
 from fakescan.errors import ModelError
-from fakescan.weights import load_tensors, save_tensors, sha256_file
+from fakescan.weights import load_tensors
 
-__all__ = ["CARD", "WEIGHTS", "LoadedModel", "load_model", "load_tensors", "models_dir",
-           "resolve_model_dir", "save_tensors", "sha256_file", "versions"]
+__all__ = ["WEIGHTS", "LoadedModel", "load_model", "models_dir", "resolve_model_dir",
+           "versions"]
 
 WEIGHTS = "weights.safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
@@ -39,7 +38,7 @@ def models_dir() -> Path:
 
 
 def default_model_dir() -> Path:
-    if not (DEFAULT_MODEL_DIR / CARD).is_file():
+    if not (DEFAULT_MODEL_DIR / CARD_FILE).is_file():
         raise ModelError(f"the default detector is missing from this installation "
                          f"({DEFAULT_MODEL_DIR}); reinstall fakescan, or name a model")
     return DEFAULT_MODEL_DIR
@@ -53,14 +52,14 @@ def resolve_model_dir(ref: str | Path | None) -> Path:
         return default_model_dir()
     p = Path(ref)
     for cand in (p, models_dir() / str(ref)):
-        if cand.is_dir() and (cand / CARD).is_file():
+        if cand.is_dir() and (cand / CARD_FILE).is_file():
             return cand
         if cand.is_dir():
             pickles = [f.name for f in cand.iterdir() if f.suffix in PICKLE_SUFFIXES]
             if pickles:
                 raise ModelError(
-                    f"{cand} holds a pickled checkpoint ({pickles[0]}) and no {CARD}; fakescan "
-                    "only loads safetensors model folders (pickles can run code on load)"
+                    f"{cand} holds a pickled checkpoint ({pickles[0]}) and no {CARD_FILE}; "
+                    "fakescan only loads safetensors model folders (pickles can run code on load)"
                 )
     if str(ref) == DEFAULT_NAME:
         return default_model_dir()
@@ -71,9 +70,9 @@ def resolve_model_dir(ref: str | Path | None) -> Path:
             f"no trained model '{ref}' yet: train one with `fakescan train --model {ref} "
             f"--data DATA --out {models_dir() / str(ref)}`, or leave out --model to use the "
             "shipped default detector")
-    known = sorted(d.name for d in models_dir().glob("*/") if (d / CARD).is_file())
+    known = sorted(d.name for d in models_dir().glob("*/") if (d / CARD_FILE).is_file())
     hint = f"; models in {models_dir()}: {', '.join(known)}" if known else ""
-    raise ModelError(f"no model folder '{ref}' (expected a folder with {CARD}){hint}")
+    raise ModelError(f"no model folder '{ref}' (expected a folder with {CARD_FILE}){hint}")
 
 
 def versions() -> dict[str, str]:

@@ -13,7 +13,8 @@ from tests.conftest import REPO, run_cli
 
 def test_the_default_model_is_package_data_and_small():
     from fakescan.card import ModelCard
-    from fakescan.store import DEFAULT_MODEL_DIR, WEIGHTS, resolve_model_dir, sha256_file
+    from fakescan.store import DEFAULT_MODEL_DIR, WEIGHTS, resolve_model_dir
+    from fakescan.weights import sha256_file
 
     folder = resolve_model_dir(None)
     assert folder == DEFAULT_MODEL_DIR and folder.is_relative_to(REPO / "fakescan")

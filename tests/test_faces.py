@@ -63,7 +63,8 @@ def face_model(tmp_path_factory):
 
     from fakescan.card import ModelCard
     from fakescan.nets import create_model, get_arch
-    from fakescan.store import WEIGHTS, save_tensors, sha256_file
+    from fakescan.store import WEIGHTS
+    from fakescan.weights import save_tensors, sha256_file
 
     torch.manual_seed(3)
     folder = tmp_path_factory.mktemp("models") / "face_cnn"

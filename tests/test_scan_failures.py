@@ -20,8 +20,9 @@ from PIL import Image
 
 import fakescan.scanner.decoders as decoders
 from fakescan.scanner.core import build_core, scan_batches
+from fakescan.scanner.guard import ScanError
 from fakescan.scanner.options import ScanOptions
-from fakescan.scanner.probe import ScanError, probe
+from fakescan.scanner.probe import probe
 from fakescan.scanner.rows import ERROR_CODES
 from fakescan.scanner.workers import WorkerPool
 from tests.conftest import REPO

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from fakescan.errors import UsageError
+from fakescan.scanner.guard import ScanError
 from fakescan.scanner.inputs import iter_inputs, read_list
 from fakescan.scanner.output import Output, read_rows
-from fakescan.scanner.probe import ScanError, probe, read_bytes, sniff
+from fakescan.scanner.probe import probe, read_bytes, sniff
 from fakescan.scanner.rows import ERROR_CODES, Row
 from tests.corpus import BROKEN_KINDS, broken_bytes, valid_bytes
 

@@ -13,8 +13,9 @@ import torch
 
 from fakescan.errors import ModelError
 from fakescan.nets import create_model, get_arch
-from fakescan.store import load_model, load_tensors, save_tensors
+from fakescan.store import load_model
 from fakescan.train.fit import TrainConfig, train
+from fakescan.weights import load_tensors, save_tensors
 from tests.conftest import run_cli
 
 

@@ -43,7 +43,8 @@ def pack(folder: Path, dest: Path) -> None:
     from fakescan.card import ModelCard
     from fakescan.data.layouts import load_sources
     from fakescan.imaging import load_uint8, normalize
-    from fakescan.store import WEIGHTS, load_model, load_tensors, save_tensors, sha256_file
+    from fakescan.store import WEIGHTS, load_model
+    from fakescan.weights import load_tensors, save_tensors, sha256_file
 
     dest.mkdir(parents=True, exist_ok=True)
     state = load_tensors(folder / WEIGHTS)

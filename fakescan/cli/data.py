@@ -9,6 +9,7 @@ import typer
 
 import fakescan.cli.render as render
 from fakescan.cli.app import Groups, JsonFlag, Ratios, Seed, app, data_app, err, out, print_json
+from fakescan.config import DEFAULT_RATIOS
 
 
 @app.command("models")
@@ -61,7 +62,7 @@ DataArg = Annotated[Path, typer.Argument(metavar="DATA", help="Dataset folder or
 
 
 @data_app.command("stats")
-def data_stats(data: DataArg, ratios: Ratios = (0.8, 0.1, 0.1), seed: Seed = 0,
+def data_stats(data: DataArg, ratios: Ratios = DEFAULT_RATIOS, seed: Seed = 0,
                groups: Groups = None, json_out: JsonFlag = False) -> None:
     """Per-split, per-class counts and percentages."""
     from fakescan.data import load_dataset
@@ -84,7 +85,7 @@ def data_dedup(
         "duplicate.")] = 4,
     move_to: Annotated[Path | None, typer.Option(
         metavar="DIR", help="Move all but one file of each group here.")] = None,
-    ratios: Ratios = (0.8, 0.1, 0.1),
+    ratios: Ratios = DEFAULT_RATIOS,
     seed: Seed = 0,
     groups: Groups = None,
     json_out: JsonFlag = False,
@@ -118,7 +119,7 @@ def data_dedup(
 def data_split(
     data: DataArg,
     out_dir: Annotated[Path, typer.Argument(metavar="OUT", help="Output folder (split layout).")],
-    ratios: Ratios = (0.8, 0.1, 0.1),
+    ratios: Ratios = DEFAULT_RATIOS,
     seed: Seed = 0,
     groups: Groups = None,
     copy: Annotated[bool, typer.Option("--copy", help="Copy files instead of hard-linking.")

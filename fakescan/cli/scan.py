@@ -21,6 +21,7 @@ from fakescan.choices import (
     metavar,
 )
 from fakescan.cli.app import PrecisionOpt, app, err, out
+from fakescan.config import DECODE_TIMEOUT_S, DEFAULT_BATCH
 
 
 @app.command("scan")
@@ -59,7 +60,8 @@ def scan_cmd(
     device: Annotated[str, typer.Option(
         "--device", metavar="DEVICE", help="auto, cpu, cuda:N, all, or a comma list such as "
         "cuda:0,cuda:1.")] = "auto",
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, metavar="N")] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, metavar="N")
+                          ] = DEFAULT_BATCH,
     precision: PrecisionOpt = Precision.auto,
     threshold: Annotated[float | None, typer.Option(
         metavar="T", help="Decision threshold on p_fake [default: the model's calibrated "
@@ -72,7 +74,7 @@ def scan_cmd(
         metavar="N", help="Refuse images with more pixels (decompression bombs).")] = None,
     timeout: Annotated[float, typer.Option(
         min=0.0, metavar="SECONDS", help="Seconds one file may take to read and decode before "
-        "it gets a 'timeout' row (0: no limit).")] = 30.0,
+        "it gets a 'timeout' row (0: no limit).")] = DECODE_TIMEOUT_S,
     per_face: Annotated[bool, typer.Option(
         "--per-face", help="Face models: one row per face (its box and verdict) instead of "
         "one per file.")] = False,

@@ -11,6 +11,7 @@ import typer
 import fakescan.cli.render as render
 from fakescan.choices import Precision
 from fakescan.cli.app import JsonFlag, ModelArg, PrecisionOpt, app, err, out, print_json
+from fakescan.config import DEFAULT_BATCH
 
 
 @app.command("export")
@@ -83,7 +84,8 @@ def bench_cmd(
         "(onnx:int8) [default: torch, onnx, and onnx:int8 on a CPU where the model has an "
         "int8 file].")] = None,
     precision: PrecisionOpt = Precision.auto,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, metavar="N")] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, metavar="N")
+                          ] = DEFAULT_BATCH,
     n_images: Annotated[int, typer.Option("--n-images", min=1, metavar="N",
                                           help="Images per pass.")] = 128,
     repeats: Annotated[int, typer.Option(min=1, metavar="N", help="Timed passes per stage.")

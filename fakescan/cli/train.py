@@ -23,6 +23,7 @@ from fakescan.cli.app import (
     out,
     print_json,
 )
+from fakescan.config import DEFAULT_BATCH, DEFAULT_FACE_MARGIN, DEFAULT_RATIOS
 from fakescan.train.recipes import PRESETS
 
 RecipeName = StrEnum("RecipeName", {k: k for k in PRESETS})  # type: ignore[misc]
@@ -95,7 +96,7 @@ def train_cmd(
         "judge every face).")] = Crop.none,
     face_margin: Annotated[float, typer.Option(
         min=0.0, max=2.0, **Float, help="Face crop: extra room on each side, as a share of "
-        "the face box's longer side.")] = 0.3,
+        "the face box's longer side.")] = DEFAULT_FACE_MARGIN,
     padding: Annotated[Padding | None, typer.Option(
         metavar=metavar(Padding), help="salman: Keras' valid or the paper's same.")] = None,
     extra_block: Annotated[bool, typer.Option(help="salman: add the 7th conv group.")] = False,
@@ -113,7 +114,7 @@ def train_cmd(
         ".safetensors).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     seed: Seed = 0,
-    ratios: Ratios = (0.8, 0.1, 0.1),
+    ratios: Ratios = DEFAULT_RATIOS,
     groups: Groups = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = Precision.auto,
@@ -224,7 +225,8 @@ def calibrate_cmd(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Measure and report; write nothing.")] = False,
     device: DeviceOpt = "auto",
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, **Int)] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, **Int)
+                          ] = DEFAULT_BATCH,
     json_out: JsonFlag = False,
 ) -> None:
     """Raise the model's threshold until at most --max-fpr of your own real photos are called

@@ -25,6 +25,7 @@ import os
 import re
 from pathlib import Path
 
+from fakescan.config import DEFAULT_RATIOS
 from fakescan.data.dataset import SPLITS, Dataset, Sample, order_classes
 from fakescan.data.kinds import fake_kind
 from fakescan.data.split import stratified_split
@@ -42,7 +43,6 @@ SPLIT_ALIASES = {
     "test": "test", "testing": "test",
 }
 CIPLAB = re.compile(r"^(?:training|train)_(?P<label>[A-Za-z0-9-]+)$")
-DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 
 
 def is_image_file(p: Path) -> bool:

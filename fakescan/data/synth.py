@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fakescan.config import DEFAULT_RATIOS
 from fakescan.data.layouts import Sample
 from fakescan.data.split import stratified_split
 
@@ -133,7 +134,7 @@ def make_synth(
     *,
     n: int = 400,
     seed: int = 0,
-    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    ratios: tuple[float, float, float] = DEFAULT_RATIOS,
     size_range: tuple[int, int] = (128, 1024),
     workers: int = 2,
 ) -> dict[str, dict[str, int]]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fakescan.config import Preprocess
+from fakescan.config import DECODE_TIMEOUT_S, Preprocess
 from fakescan.scanner.guard import classify
 from fakescan.scanner.probe import (
     DEFAULT_MAX_BYTES,
@@ -42,7 +42,7 @@ from fakescan.scanner.probe import (
     probe,
     read_bytes,
 )
-from fakescan.scanner.workers import DEFAULT_TIMEOUT, Outcome, WorkerPool, run_here
+from fakescan.scanner.workers import Outcome, WorkerPool, run_here
 
 REDUCE_MARGIN = 2
 
@@ -113,7 +113,7 @@ class DecodeOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_bytes: int = DEFAULT_MAX_BYTES
     reduce: bool = True
-    timeout: float | None = DEFAULT_TIMEOUT  # seconds per file (worker processes only)
+    timeout: float | None = DECODE_TIMEOUT_S  # seconds per file (worker processes only)
     face_fallback: bool = False  # face models: the whole image where no face is found
 
     @property

@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from fakescan.choices import Decoder, Engine, names
-from fakescan.config import Preprocess
+from fakescan.config import DECODE_TIMEOUT_S, DEFAULT_BATCH, Preprocess
 from fakescan.scanner.decoders import DecodeOptions
-from fakescan.scanner.workers import DEFAULT_TIMEOUT
 
 DECODERS = names(Decoder)
 ENGINES = names(Engine)
@@ -21,14 +20,14 @@ class ScanOptions:
     model: str | None = None  # a name, folder or .onnx; None: the shipped default detector
     threshold: float | None = None  # None: the model's calibrated one
     device: str = "auto"  # auto | cpu | cuda:N | all | a comma list
-    batch_size: int = 32
+    batch_size: int = DEFAULT_BATCH
     # decode: which decoder, its worker processes and what they refuse
     decoder: str = "auto"
     workers: int | None = None  # decode processes (default: one per core)
     reduce: bool = True  # JPEG reduce-on-decode (PIL decoder)
     max_pixels: int | None = None
     max_bytes: int | None = None
-    timeout: float | None = DEFAULT_TIMEOUT  # seconds one file may take (decode workers)
+    timeout: float | None = DECODE_TIMEOUT_S  # seconds one file may take (decode workers)
     # face models: judge the whole image where no face is found (else a no_face row), and
     # write a row per face instead of per file
     face_fallback: bool = False

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fakescan.scanner.formats import declared_size, looks_whole, sniff
 from fakescan.scanner.guard import ScanError, classify
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "Probe", "ScanError", "looks_whole",
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "Probe", "looks_whole",
            "probe", "read_bytes", "sniff"]
 
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's "decompression bomb" error threshold

@@ -17,6 +17,7 @@ import numpy as np
 from fakescan.cache import cache_dir
 from fakescan.choices import Runtime as RuntimeChoice
 from fakescan.choices import names
+from fakescan.config import DEFAULT_BATCH
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
 from fakescan.errors import UsageError
 from fakescan.imaging import normalize
@@ -152,7 +153,7 @@ RUNTIME_CLASSES: dict[str, type[Runtime]] = {"torch": TorchRuntime, "onnx": Onnx
 
 
 def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
-                 precision: str = "auto", batch_size: int = 32,
+                 precision: str = "auto", batch_size: int = DEFAULT_BATCH,
                  threads: int | None = None) -> Runtime:
     """``auto``: onnx for ``.onnx`` files; for model folders, the fastest of torch, onnx and
     (on a CPU, where a parity-checked int8 file exists) onnx int8 on this machine, measured

@@ -42,10 +42,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
-from fakescan.scanner.guard import StderrTap, guarded
-from fakescan.scanner.probe import ScanError
+from fakescan.config import DECODE_TIMEOUT_S
+from fakescan.scanner.guard import ScanError, StderrTap, guarded
 
-DEFAULT_TIMEOUT = 30.0  # seconds one file may take to read, probe and decode
 FLUSH_S = 0.2  # a worker sends what it has at least this often (and at the end of a batch)
 IDLE = -1.0  # progress slot 0 while a worker is between batches
 
@@ -164,7 +163,7 @@ class _Worker:
 class WorkerPool:
     """``workers`` supervised decode processes; see the module docstring."""
 
-    def __init__(self, workers: int, *, timeout: float | None = DEFAULT_TIMEOUT,
+    def __init__(self, workers: int, *, timeout: float | None = DECODE_TIMEOUT_S,
                  memory_budget: int | None = None) -> None:
         from PIL import Image
 

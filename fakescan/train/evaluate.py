@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from fakescan.card import json_safe
+from fakescan.config import DEFAULT_RATIOS
 from fakescan.data.kinds import fake_kind, source_kinds
 from fakescan.data.layouts import Sample, load_sources, source_name
 from fakescan.device import pick_device, pick_dtype
@@ -130,7 +131,7 @@ def evaluate(
             raise UsageError("the model's card names no training data: name the data to evaluate")
     datas = list(data) if isinstance(data, list | tuple) else [Path(data)]
     oods = [] if ood is None else (list(ood) if isinstance(ood, list | tuple) else [ood])
-    ratios = ratios or tuple(card_data.get("ratios", (0.8, 0.1, 0.1)))  # the training split
+    ratios = ratios or tuple(card_data.get("ratios", DEFAULT_RATIOS))  # the training split
     seed = card_data.get("seed", 0) if seed is None else seed
     kept = tuple(card_data["classes_kept"]) if card_data.get("classes_kept") else None
     if groups is None and card_data.get("groups"):

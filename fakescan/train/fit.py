@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from fakescan.atomic import write_text
-from fakescan.card import ModelCard
-from fakescan.config import Preprocess, Recipe
+from fakescan.card import CARD_FILE, ModelCard
+from fakescan.config import DEFAULT_FACE_MARGIN, DEFAULT_RATIOS, Preprocess, Recipe
 from fakescan.data.kinds import source_kinds
 from fakescan.data.layouts import Sample, load_sources
 from fakescan.data.split import stratified_split
@@ -31,7 +31,7 @@ from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
 from fakescan.errors import UsageError
 from fakescan.imaging import normalize
 from fakescan.nets import count_parameters, get_arch
-from fakescan.store import CARD, WEIGHTS, load_tensors, save_tensors, sha256_file, versions
+from fakescan.store import WEIGHTS, versions
 from fakescan.train.data import (
     ImageSamples,
     balance_weights,
@@ -47,6 +47,7 @@ from fakescan.train.metrics import (
     per_kind,
     per_source,
 )
+from fakescan.weights import load_tensors, save_tensors, sha256_file
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "head_lr",
                   "images_per_s", "seconds"]
@@ -68,11 +69,11 @@ class TrainConfig:
     precision: str = "auto"
     steps_per_epoch: int | None = None
     workers: int = 2
-    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    ratios: tuple[float, float, float] = DEFAULT_RATIOS
     resume_epochs: int | None = None  # with resume: a new epoch budget (else the stored one)
     classes: tuple[str, ...] | None = None  # keep only these classes of the data
     crop: str = "none"  # "face": the model sees face crops (``Preprocess.crop``)
-    face_margin: float = 0.3
+    face_margin: float = DEFAULT_FACE_MARGIN
     groups: Path | None = None  # a groups file: files of one group stay in one split
 
     @property
@@ -204,7 +205,7 @@ def _resolved_recipe(cfg: TrainConfig) -> tuple[Recipe, dict[str, Any], Preproce
                              f"{cfg.arch}")
         return (Recipe(**prev.recipe).replace(epochs=cfg.resume_epochs),
                 dict(prev.arch_options), prev.preprocess)
-    if out.exists() and (out / CARD).exists():
+    if out.exists() and (out / CARD_FILE).exists():
         raise UsageError(f"{out} already holds a model: resume it, or train into another folder")
     if cfg.crop not in ("none", "face"):
         raise UsageError(f"crop must be none or face, got {cfg.crop!r}")
@@ -342,7 +343,7 @@ def _fit(run: _Run, state: dict[str, Any], console: Console) -> bool:
         state["epoch"] = epoch
         _append_history(run.out / "history.csv", row)
         _save_last(run.out, run.model, run.opt, run.sched, state)
-        if not (run.out / CARD).exists():  # a card from the first epoch on: resumable
+        if not (run.out / CARD_FILE).exists():  # a card from the first epoch on: resumable
             _card(run, state, {}, 0.5).save(run.out)
         console.print(
             f"epoch {epoch:>3}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
