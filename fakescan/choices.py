@@ -46,9 +46,9 @@ class Crop(StrEnum):
     face = "face"
 
 
-class FaceFallback(StrEnum):
-    none = "none"
-    whole = "whole"
+class NoFace(StrEnum):  # what a face model does with an image where it finds no face
+    row = "row"  # a row with status no_face
+    whole = "whole"  # judge the whole image
 
 
 class InputFilter(StrEnum):

@@ -263,20 +263,6 @@ def _crops(x, b, size: int):
     return roi_align(x, rois, (size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True)
 
 
-def _cut(x, bb):
-    """The box ``bb`` out of the image tensor ``x`` (1 x 3 x H x W), zero beyond its edges."""
-    import torch
-
-    h, w = x.shape[2:]
-    x0, y0, x1, y1 = (int(v) for v in bb[:4].floor().tolist())
-    x0, y0, x1, y1 = x0 - 1, y0 - 1, max(x1, x0 + 1), max(y1, y0 + 1)
-    out = torch.zeros((1, 3, y1 - y0, x1 - x0), dtype=x.dtype, device=x.device)
-    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if sx1 > sx0 and sy1 > sy0:
-        out[:, :, sy0 - y0: sy1 - y0, sx0 - x0: sx1 - x0] = x[:, :, sy0:sy1, sx0:sx1]
-    return out
-
-
 @cache
 def detector(device: str = "cpu") -> FaceDetector:
     """One detector per process and device (weights loaded once)."""

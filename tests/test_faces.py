@@ -104,7 +104,7 @@ def test_face_rows_per_file_and_per_face(group, face_model, tmp_path, decoder):
 
     whole = tmp_path / "whole.jsonl"
     r = run_cli("scan", root / "no_face.png", "--model", face_model, "--out", whole,
-                "--decoder", decoder, "--no-face-fallback", "whole")
+                "--decoder", decoder, "--when-no-face", "whole")
     assert r.returncode in (0, 1), r.stderr
     row = json.loads(whole.read_text())
     assert row["status"] == "ok" and row["faces"] == 1 and row["face_box"] == "0,0,400,300"

@@ -29,7 +29,7 @@ from loso import HELD_OUT  # noqa: E402
 from fakescan.data.layouts import load_sources, source_name  # noqa: E402
 from fakescan.device import pick_device, pick_dtype  # noqa: E402
 from fakescan.store import load_model  # noqa: E402
-from fakescan.train.evaluate import _known, _probs  # noqa: E402
+from fakescan.train.evaluate import known_samples, score_samples  # noqa: E402
 from fakescan.train.metrics import calibrate_threshold  # noqa: E402
 
 
@@ -48,14 +48,14 @@ def scores(folder: Path, held_out: list[Path]) -> dict[str, np.ndarray]:
     ds = load_sources([Path(s["path"]) for s in d["sources"]], ratios=tuple(d["ratios"]),
                       seed=d.get("seed", 0), classes=kept, min_classes=1)
     neg = card.negative_index
-    vs = _known(ds.splits["valid"], lm.labels, strict=True)
-    vp, vt, _ = _probs(lm, vs, dev, dtype, 64, 2)
+    vs = known_samples(ds.splits["valid"], lm.labels, strict=True)
+    vp, vt, _ = score_samples(lm, vs, dev, dtype, 64, 2)
     out = {"valid_score": card.p_fake(vp), "valid_y": (vt != neg).astype(int),
            "valid_group": np.array([s.source for s in vs])}
     for path in held_out:
-        smp = _known(load_sources([path], ratios=None, min_classes=1).samples(), lm.labels,
+        smp = known_samples(load_sources([path], ratios=None, min_classes=1).samples(), lm.labels,
                      strict=False)
-        p, t, _ = _probs(lm, smp, dev, dtype, 64, 2)
+        p, t, _ = score_samples(lm, smp, dev, dtype, 64, 2)
         out[f"held_{source_name(path)}_score"] = card.p_fake(p)
         out[f"held_{source_name(path)}_y"] = (t != neg).astype(int)
     np.savez(cache, **out)

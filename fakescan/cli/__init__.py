@@ -1,8 +1,8 @@
 """The ``fakescan`` command line: thin command modules that parse, call the library and
 render (``render.py``).
 
-Commands live by job: ``data.py`` (models, data ...), ``train.py`` (train, eval),
-``scan.py``, ``ship.py`` (export, bench, demo). Heavy libraries (torch, DALI, onnxruntime)
+Commands live by job: ``data.py`` (models, data synth|stats|dedup|split), ``train.py``
+(train, eval, calibrate), ``scan.py`` (scan), ``ship.py`` (export, bench, demo, report). Heavy libraries (torch, DALI, onnxruntime)
 are imported inside the commands that need them, so ``fakescan --help`` answers fast. ``main``
 is the entry point: the one place environment variables are read and ``FakescanError``
 becomes one line on stderr and exit status 2.

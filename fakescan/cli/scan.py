@@ -14,7 +14,7 @@ import fakescan.cli.render as render
 from fakescan.choices import (
     Decoder,
     Engine,
-    FaceFallback,
+    NoFace,
     OutputFormat,
     Precision,
     Runtime,
@@ -78,10 +78,10 @@ def scan_cmd(
     per_face: Annotated[bool, typer.Option(
         "--per-face", help="Face models: one row per face (its box and verdict) instead of "
         "one per file.")] = False,
-    no_face_fallback: Annotated[FaceFallback, typer.Option(
-        "--no-face-fallback", metavar=metavar(FaceFallback), help="Face models, where no "
-        "face is found: none (a row with status no_face) or whole (judge the whole image)."
-    )] = FaceFallback.none,
+    when_no_face: Annotated[NoFace, typer.Option(
+        "--when-no-face", metavar=metavar(NoFace), help="Face models, where no face is "
+        "found: row (a row with status no_face) or whole (judge the whole image)."
+    )] = NoFace.row,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Show library warnings on the terminal (by default they go "
@@ -122,7 +122,7 @@ def scan_cmd(
                        device=device, precision=str(precision), batch_size=batch_size,
                        threshold=threshold, workers=workers, reduce=not no_reduce,
                        max_pixels=max_pixels, timeout=timeout or None, per_face=per_face,
-                       face_fallback=no_face_fallback == FaceFallback.whole, engine=str(engine),
+                       face_fallback=when_no_face == NoFace.whole, engine=str(engine),
                        ray_address=ray_address, ray_actors=ray_actors,
                        gpus_per_actor=gpus_per_actor)
     paths = iter_inputs(inputs or [], files_from=files_from, null_sep=null,

@@ -18,7 +18,8 @@ from fakescan.config import DEFAULT_BATCH
 def export_cmd(
     model: ModelArg = "",
     onnx: Annotated[bool, typer.Option(
-        "--onnx/--no-onnx", help="Export to ONNX (the only format there is).")] = True,
+        "--onnx", help="Export to ONNX (the format there is; the flag may be left out).")
+    ] = True,
     fp16: Annotated[bool, typer.Option("--fp16", help="Half-precision weights.")] = False,
     int8: Annotated[bool, typer.Option(
         "--int8", help="int8 for CPUs (static quantization calibrated on the model's training "
@@ -37,8 +38,6 @@ def export_cmd(
     from fakescan.errors import ModelError, UsageError
     from fakescan.export import export_onnx
 
-    if not onnx:
-        raise UsageError("ONNX is the only export format: nothing to do without --onnx")
     if int8 and fp16:
         raise UsageError("choose one of --fp16 and --int8")
     if int8:

@@ -29,7 +29,7 @@ ERROR_CODES = {
     "decoder_crashed": "the decoding process died on this file (twice: it is retried once)",
     "timeout": "reading and decoding the file took longer than --timeout seconds",
     "no_face": "a face model found no face in the image (status no_face: not an error; "
-               "--no-face-fallback whole judges the whole image instead)",
+               "--when-no-face whole judges the whole image instead)",
 }
 
 

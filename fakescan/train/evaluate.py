@@ -47,14 +47,15 @@ WORST = {"accuracy": min, "roc_auc": min, "real_called_fake": max, "fakes_detect
          "tpr_at_fpr_0.05": min}
 
 
-def _probs(lm, samples, device, dtype, batch_size, workers, perturb=None):
+def score_samples(lm, samples, device, dtype, batch_size, workers, perturb=None):
+    """``lm``'s class probabilities for ``samples``, their targets and the mean loss."""
     ds = ImageSamples(samples, tuple(lm.labels), lm.preprocess, perturb=perturb)
     loader = make_loader(ds, batch_size, shuffle=False, seed=0, workers=workers, pin=False)
     probs, targets, loss = predict_probs(lm.model, loader, device, dtype, lm.preprocess)
     return probs, targets, loss
 
 
-def _known(samples: list[Sample], labels: list[str], strict: bool) -> list[Sample]:
+def known_samples(samples: list[Sample], labels: list[str], strict: bool) -> list[Sample]:
     """``samples`` with labels the model knows; an unknown non-real class counts as fake
     (``strict``: refuse it instead)."""
     unknown = sorted({s.label for s in samples} - set(labels))
@@ -152,8 +153,8 @@ def evaluate(
     calibrated_on = card.threshold_calibrated_on
     valid_report = None
     if (calibrate or max_fpr is not None) and "valid" in ds.splits and split != "valid":
-        vs = _known(ds.splits["valid"], labels, strict=True)
-        vp, vt, _ = _probs(lm, vs, dev, dtype, batch_size, workers)
+        vs = known_samples(ds.splits["valid"], labels, strict=True)
+        vp, vt, _ = score_samples(lm, vs, dev, dtype, batch_size, workers)
         if max_fpr is None:
             max_fpr = card.recipe.get("max_fpr")
         groups = np.array([s.source for s in vs])
@@ -167,8 +168,8 @@ def evaluate(
             f" and {len(datas) - 1} more" if len(datas) > 1 else "")
         valid_report = classification_report(vp, vt, card, threshold)
 
-    samples = _known(ds.splits[split], labels, strict=True)
-    probs, targets, loss = _probs(lm, samples, dev, dtype, batch_size, workers)
+    samples = known_samples(ds.splits[split], labels, strict=True)
+    probs, targets, loss = score_samples(lm, samples, dev, dtype, batch_size, workers)
     report = classification_report(probs, targets, card, threshold)
     report["loss"] = loss
     pf = card.p_fake(probs)
@@ -218,8 +219,8 @@ def evaluate(
             while name in ood_samples:
                 name += "'"
             ods = load_sources([path], ratios=None, min_classes=1)
-            smp = _known(ods.samples(), labels, strict=False)
-            op, ot, oloss = _probs(lm, smp, dev, dtype, batch_size, workers)
+            smp = known_samples(ods.samples(), labels, strict=False)
+            op, ot, oloss = score_samples(lm, smp, dev, dtype, batch_size, workers)
             orep = classification_report(op, ot, card, threshold)
             orep.update(loss=oloss, dataset=str(ods.root), kind=fake_kind(path))
             pooled.append(((ot != neg).astype(int), card.p_fake(op), name))
@@ -246,7 +247,7 @@ def evaluate(
             base = metrics["details"] if name == split else metrics["ood"][name[4:]]
             rows_ = [_sweep_row("none", base)]
             for pert in SWEEP:
-                pp_, pt_, _ = _probs(lm, smp, dev, dtype, batch_size, workers, perturb=pert)
+                pp_, pt_, _ = score_samples(lm, smp, dev, dtype, batch_size, workers, perturb=pert)
                 rows_.append(_sweep_row(pert.name, classification_report(pp_, pt_, card,
                                                                          threshold)))
             sweep[name] = rows_
