@@ -170,7 +170,7 @@ def stages(args) -> dict:
             half = core.runtime.model.half()
             from fakescan.imaging import normalize
 
-            pp = core.sm.preprocess
+            pp = core.sm.card.preprocess
 
             def run_half(x=x, reps=reps, half=half, pp=pp):
                 with torch.inference_mode():
@@ -205,7 +205,7 @@ def stages(args) -> dict:
         rows = [r for rs in (core.rows(dec.decode(b)) for b in batches[:4]) for r in rs]
 
         def write_pass():
-            out = Output(str(args.work / "rows.csv"), "csv", core.sm.identity, overwrite=True)
+            out = Output(str(args.work / "rows.csv"), "csv", core.sm.card.identity, overwrite=True)
             for _ in range(0, len(paths), bs):
                 out.write(rows[: min(bs, len(rows))])
             out.close()

@@ -139,7 +139,7 @@ def naive_rate(model_ref: str, paths: list[str], batch_size: int, workers: int,
     from fakescan.store import load_model
 
     lm = load_model(model_ref)
-    pp = lm.preprocess
+    pp = lm.card.preprocess
     tf = transforms.Compose([
         transforms.Resize((pp.input_size, pp.input_size)), transforms.ToTensor(),
         transforms.Normalize(pp.mean, pp.std)])
@@ -272,7 +272,7 @@ def _e2e_pass(core, paths: list[str], batch_size: int, out_path: Path) -> int:
     from fakescan.scanner.core import scan_batches
     from fakescan.scanner.output import Output
 
-    out = Output(str(out_path), "csv", core.sm.identity, overwrite=True)
+    out = Output(str(out_path), "csv", core.sm.card.identity, overwrite=True)
     n = 0
     for rows in scan_batches(core, iter(paths), batch_size):
         out.write(rows)

@@ -48,10 +48,10 @@ def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = 
     name = "model_fp16.onnx" if fp16 else "model.onnx"
     if out is None:  # beside the weights; a read-only model (the shipped default): here
         out = lm.folder / name if os.access(lm.folder, os.W_OK) else Path(
-            f"{lm.name}{'_fp16' if fp16 else ''}.onnx")
+            f"{lm.card.name}{'_fp16' if fp16 else ''}.onnx")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    s = lm.preprocess.input_size
+    s = lm.card.preprocess.input_size
     wrapped = _wrapper(lm.model)
     import warnings
 
@@ -117,7 +117,7 @@ def parity_check(lm, onnx_path: Path, images: list | None, fp16: bool) -> dict[s
     from fakescan.onnxrt import onnx_session
 
     x = _parity_batch(lm, images)
-    xf = normalize(x, lm.preprocess)
+    xf = normalize(x, lm.card.preprocess)
     with torch.inference_mode():
         pt = torch.softmax(lm.model(xf).float(), 1).numpy()
     sess = onnx_session(onnx_path, "cpu")
@@ -146,4 +146,4 @@ def _parity_batch(lm, images):
 
             images = [synth_image(0, i, ("real", "fake")[i % 2], (128, 512))[0]
                       for i in range(16)]
-    return torch.stack([load_uint8(p, lm.preprocess) for p in images])
+    return torch.stack([load_uint8(p, lm.card.preprocess) for p in images])

@@ -228,14 +228,14 @@ class _Evidence:
                 from fakescan.faces import crop_square
 
                 im = crop_square(im, tuple(int(float(v)) for v in row["face_box"].split(",")))
-            x = torch.from_numpy(resize_array(im, self.lm.preprocess))[None]
+            x = torch.from_numpy(resize_array(im, self.lm.card.preprocess))[None]
         except Exception:  # noqa: BLE001
             return None
         acts: dict[str, torch.Tensor] = {}
         h = self.layer.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
         try:
             self.lm.model.eval().zero_grad()
-            logits = self.lm.model(normalize(x, self.lm.preprocess).requires_grad_(True))
+            logits = self.lm.model(normalize(x, self.lm.card.preprocess).requires_grad_(True))
             card = self.lm.card
             score = 1 - torch.softmax(logits, 1)[0, card.negative_index]
             a = acts["a"]

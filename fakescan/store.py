@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from fakescan.card import CARD_FILE, ModelCard
-from fakescan.config import Preprocess
 from fakescan.errors import ModelError
 from fakescan.weights import load_tensors
 
@@ -97,21 +96,6 @@ class LoadedModel:
     model: Any
     card: ModelCard
 
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
-    def preprocess(self) -> Preprocess:
-        return self.card.preprocess
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.card.labels)
-
-    @property
-    def threshold(self) -> float:
-        return self.card.threshold
 
 
 def load_model(ref: str | Path | None) -> LoadedModel:

@@ -119,7 +119,7 @@ def test_face_preprocessing_is_recorded_and_exported(face_model, tmp_path):
     r = run_cli("export", face_model, "--out", tmp_path / "f.onnx", "--json")
     assert r.returncode == 0, r.stderr
     sm = resolve_scan_model(tmp_path / "f.onnx")  # an ONNX consumer learns of the crop
-    assert sm.preprocess.crop == "face" and sm.preprocess.face_margin == 0.3
+    assert sm.card.preprocess.crop == "face" and sm.card.preprocess.face_margin == 0.3
 
 
 def test_train_and_eval_with_face_crops(tmp_path):

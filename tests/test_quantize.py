@@ -28,7 +28,7 @@ def int8_model(tiny_model, synth_small, tmp_path_factory):
     folder = tmp_path_factory.mktemp("q") / "cnn"
     shutil.copytree(tiny_model, folder)
     lm = load_model(folder)
-    pp = lm.preprocess
+    pp = lm.card.preprocess
     x = torch.stack([load_uint8(s.path, pp) for s in load_dataset(synth_small).samples()])
     with torch.inference_mode():
         pf = np.sort(lm.card.p_fake(torch.softmax(lm.model(normalize(x, pp)), 1).numpy()))

@@ -46,7 +46,7 @@ def test_train_cli_writes_a_complete_model_folder(synth_small, tmp_path):
     assert len(card["data"]["fingerprint"]) == 64 and card["versions"]["torch"]
     assert [int(r["epoch"]) for r in _history(out)] == [1, 2]
     lm = load_model(out)
-    assert lm.labels == ["real", "fake"] and lm.preprocess.input_size == 128
+    assert lm.card.labels == ("real", "fake") and lm.card.preprocess.input_size == 128
 
 
 def test_existing_model_folder_is_not_overwritten(synth_small, tmp_path):

@@ -48,13 +48,13 @@ def scores(folder: Path, held_out: list[Path]) -> dict[str, np.ndarray]:
     ds = load_sources([Path(s["path"]) for s in d["sources"]], ratios=tuple(d["ratios"]),
                       seed=d.get("seed", 0), classes=kept, min_classes=1)
     neg = card.negative_index
-    vs = known_samples(ds.splits["valid"], lm.labels, strict=True)
+    vs = known_samples(ds.splits["valid"], lm.card.labels, strict=True)
     vp, vt, _ = score_samples(lm, vs, dev, dtype, 64, 2)
     out = {"valid_score": card.p_fake(vp), "valid_y": (vt != neg).astype(int),
            "valid_group": np.array([s.source for s in vs])}
     for path in held_out:
-        smp = known_samples(load_sources([path], ratios=None, min_classes=1).samples(), lm.labels,
-                     strict=False)
+        smp = known_samples(load_sources([path], ratios=None, min_classes=1).samples(),
+                            lm.card.labels, strict=False)
         p, t, _ = score_samples(lm, smp, dev, dtype, 64, 2)
         out[f"held_{source_name(path)}_score"] = card.p_fake(p)
         out[f"held_{source_name(path)}_y"] = (t != neg).astype(int)

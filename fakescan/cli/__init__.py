@@ -2,8 +2,9 @@
 render (``render.py``).
 
 Commands live by job: ``data.py`` (models, data synth|stats|dedup|split), ``train.py``
-(train, eval, calibrate), ``scan.py`` (scan), ``ship.py`` (export, bench, demo, report). Heavy libraries (torch, DALI, onnxruntime)
-are imported inside the commands that need them, so ``fakescan --help`` answers fast. ``main``
+(train, eval, calibrate), ``scan.py`` (scan), ``ship.py`` (export, bench, demo, report).
+Heavy libraries (torch, DALI, onnxruntime) are imported inside the commands that need them,
+so ``fakescan --help`` answers fast. ``main``
 is the entry point: the one place environment variables are read and ``FakescanError``
 becomes one line on stderr and exit status 2.
 """

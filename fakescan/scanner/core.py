@@ -45,7 +45,7 @@ class ScanCore:
         self.sm = sm
         self.runtime = runtime
         self.decoder = decoder
-        self.threshold = sm.threshold if threshold is None else float(threshold)
+        self.threshold = sm.card.threshold if threshold is None else float(threshold)
         self.per_face = per_face
 
     def rows(self, dec: Decoded) -> list[Row]:
@@ -120,7 +120,7 @@ def make_decoder(name: str, sm: ScanModel, opts: ScanOptions, device: str) -> De
         name = "dali" if cuda_index(device) is not None and dali_available() else "pil"
     if name not in DECODER_FACTORIES:
         raise UsageError(f"unknown decoder {name!r}; choose one of {', '.join(DECODERS)}")
-    return DECODER_FACTORIES[name](opts.decode_options(sm.preprocess), opts, device)
+    return DECODER_FACTORIES[name](opts.decode_options(sm.card.preprocess), opts, device)
 
 
 def build_core(opts: ScanOptions, device: str, sm: ScanModel | None = None) -> ScanCore:

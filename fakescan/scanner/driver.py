@@ -79,10 +79,10 @@ def run_scan(paths: Iterable[str], opts: ScanOptions, *, out: str, fmt: str,
              on_rows: Callable[[Summary], None] | None = None) -> Summary:
     """Scan ``paths`` into the file ``out``; the summary (its ``exit_code`` as clamscan's)."""
     sm = resolve_scan_model(opts.model)
-    output = Output(out, fmt, sm.identity, resume=resume, overwrite=overwrite,
+    output = Output(out, fmt, sm.card.identity, resume=resume, overwrite=overwrite,
                     meta={"threshold": opts.threshold if opts.threshold is not None
-                          else sm.threshold})
-    summary = Summary(out=out, model=sm.identity, is_fake=sm.card.is_fake)
+                          else sm.card.threshold})
+    summary = Summary(out=out, model=sm.card.identity, is_fake=sm.card.is_fake)
     prev = output.previous
     summary.resumed = len(output.done)
     summary.fake = sum(n for label, n in prev["by_label"].items() if sm.card.is_fake(label))
@@ -128,6 +128,6 @@ def scan(paths: Iterable[str] | str, model: str | None = None,
         paths = [str(paths)]
     opts = ScanOptions(model=model, **options)
     sm = resolve_scan_model(opts.model)
-    summary = Summary(out="", model=sm.identity, is_fake=sm.card.is_fake)
+    summary = Summary(out="", model=sm.card.identity, is_fake=sm.card.is_fake)
     for rows in _summarised(stream(opts, sm, iter_inputs(paths)), summary, None):
         yield from rows

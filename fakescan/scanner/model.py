@@ -26,26 +26,6 @@ class ScanModel:
     folder: Path | None = None  # a model folder (torch runtime available)
     onnx_path: Path | None = None  # an ``.onnx`` model file
 
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
-    def preprocess(self):
-        return self.card.preprocess
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self.card.labels
-
-    @property
-    def threshold(self) -> float:
-        return self.card.threshold
-
-    @property
-    def identity(self) -> str:
-        return self.card.identity
-
     def load_torch(self):
         from fakescan.store import load_model
 

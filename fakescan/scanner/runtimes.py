@@ -88,7 +88,7 @@ class TorchRuntime(Runtime):
         x = torch.as_tensor(images)
         n = x.shape[0]
         if n == 0:
-            return np.zeros((0, len(self.sm.labels)), np.float32)
+            return np.zeros((0, len(self.sm.card.labels)), np.float32)
         x = x.to(self.dev, non_blocking=True)
         if self.dev.type == "cuda":
             # a new batch shape makes cuDNN time its kernels again (about 1.5 s for ResNet50
@@ -97,7 +97,7 @@ class TorchRuntime(Runtime):
             if n < self._largest:
                 x = torch.cat([x, x.new_zeros((self._largest - n, *x.shape[1:]))])
         with torch.inference_mode():
-            x = normalize(x, self.sm.preprocess).contiguous(memory_format=torch.channels_last)
+            x = normalize(x, self.sm.card.preprocess).contiguous(memory_format=torch.channels_last)
             with autocast(self.dev, self.dtype):
                 logits = self.model(x)
             return torch.softmax(logits[:n].float(), 1).cpu().numpy()
@@ -130,10 +130,10 @@ class OnnxRuntime(Runtime):
         import torch
 
         if len(images) == 0:
-            return np.zeros((0, len(self.sm.labels)), np.float32)
+            return np.zeros((0, len(self.sm.card.labels)), np.float32)
         # Normalised where the model runs: on the GPU for CUDA (then bound, no host copy).
         x = torch.as_tensor(images).to(self.dev if self._cuda else "cpu", non_blocking=True)
-        x = normalize(x, self.sm.preprocess).contiguous()
+        x = normalize(x, self.sm.card.preprocess).contiguous()
         if self._cuda:
             return self._run_bound(x)
         return self.session.run(["probs"], {"image": x.numpy()})[0]
@@ -201,7 +201,7 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     if choice in options:
         name, prec = options[choice]
         return RUNTIME_CLASSES[name](sm, device, prec, threads)
-    s = sm.preprocess.input_size
+    s = sm.card.preprocess.input_size
     x = np.random.default_rng(0).integers(0, 256, (batch_size, 3, s, s), dtype=np.uint8)
     rates, cands = {}, {}
     for label, (name, prec) in options.items():

@@ -49,9 +49,9 @@ WORST = {"accuracy": min, "roc_auc": min, "real_called_fake": max, "fakes_detect
 
 def score_samples(lm, samples, device, dtype, batch_size, workers, perturb=None):
     """``lm``'s class probabilities for ``samples``, their targets and the mean loss."""
-    ds = ImageSamples(samples, tuple(lm.labels), lm.preprocess, perturb=perturb)
+    ds = ImageSamples(samples, tuple(lm.card.labels), lm.card.preprocess, perturb=perturb)
     loader = make_loader(ds, batch_size, shuffle=False, seed=0, workers=workers, pin=False)
-    probs, targets, loss = predict_probs(lm.model, loader, device, dtype, lm.preprocess)
+    probs, targets, loss = predict_probs(lm.model, loader, device, dtype, lm.card.preprocess)
     return probs, targets, loss
 
 
@@ -145,9 +145,9 @@ def evaluate(
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
     lm.model.to(dev)
-    labels = lm.labels
+    labels = lm.card.labels
     neg = card.negative_index
-    dest = _writable_out(lm.folder, out, lm.name)
+    dest = _writable_out(lm.folder, out, lm.card.name)
 
     threshold = card.threshold
     calibrated_on = card.threshold_calibrated_on
@@ -191,17 +191,17 @@ def evaluate(
         w = csv.DictWriter(f, fieldnames=["path", "true", "pred", "p_fake"])
         w.writeheader()
         w.writerows(wrong)
-    title = f"{lm.name}: misclassified on {split} ({len(wrong)} of {len(samples)})"
+    title = f"{lm.card.name}: misclassified on {split} ({len(wrong)} of {len(samples)})"
     plots.misclassified_grid(wrong, dest / "misclassified.png", title,
                              preprocess=card.preprocess)
     plots.confusion(report["confusion_matrix"], labels, dest / "confusion.png",
-                    f"{lm.name} on {split} (threshold {threshold:.3f})")
+                    f"{lm.card.name} on {split} (threshold {threshold:.3f})")
 
     metrics: dict[str, Any] = {
         **{k: report[k] for k in ("accuracy", "precision", "recall", "f1", "roc_auc",
                                   "average_precision", "threshold", "confusion_matrix",
                                   "by_kind")},
-        "model": lm.name,
+        "model": lm.card.name,
         "dataset": ", ".join(str(d) for d in datas),
         "split": split,
         "threshold_calibrated_on": calibrated_on,
@@ -230,14 +230,14 @@ def evaluate(
             if not _nan(orep["roc_auc"]):
                 curves[f"OOD {name}"] = _curve(card, op, ot, orep["roc_auc"])
             plots.confusion(orep["confusion_matrix"], labels, dest / f"confusion_ood_{name}.png",
-                            f"{lm.name} on OOD {name}")
+                            f"{lm.card.name} on OOD {name}")
         metrics["cross_source"] = rows
         metrics["ood_worst"] = worst_row(rows)
         metrics["ood_by_kind"] = per_kind(
             np.concatenate([y for y, _, _ in pooled]), np.concatenate([f for _, f, _ in pooled]),
             np.concatenate([np.full(len(y), n) for y, _, n in pooled]),
             {n: metrics["ood"][n]["kind"] for _, _, n in pooled}, threshold)
-    plots.roc(curves, dest / "roc.png", f"{lm.name}: ROC (positive class: fake)")
+    plots.roc(curves, dest / "roc.png", f"{lm.card.name}: ROC (positive class: fake)")
     if robustness:
         from fakescan.train.robustness import SWEEP
 
@@ -253,7 +253,7 @@ def evaluate(
             sweep[name] = rows_
         metrics["robustness"] = sweep
         plots.robustness(sweep, dest / "robustness.png",
-                         f"{lm.name}: robustness (threshold {threshold:.3f})")
+                         f"{lm.card.name}: robustness (threshold {threshold:.3f})")
     metrics["written_to"] = str(dest)
     (dest / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2) + "\n")
 
