@@ -118,3 +118,20 @@ def test_a_quantization_that_breaks_parity_writes_nothing(tiny_model, synth_smal
         q.build_int8(folder, parity_data=[synth_small])
     assert not (folder / "model_int8.onnx").exists()
     assert not list(folder.glob("*.tmp*"))
+
+
+def test_bench_times_int8_beside_fp32_with_the_harmonic_bound(int8_model):
+    from fakescan.bench import bench
+
+    res = bench(str(int8_model), devices=["cpu"], n_images=16, repeats=1,
+                stages=("decode", "model", "end_to_end"))
+    e2e = {(r["runtime"], r["precision"]): r for r in res["results"]
+           if r["stage"] == "end_to_end"}
+    assert ("onnx", "int8") in e2e and ("onnx", "fp32") in e2e
+    r = e2e[("onnx", "int8")]
+    assert r["ratio_vs_harmonic"] == pytest.approx(
+        r["images_per_s_median"] / r["harmonic_bound"])
+    # the harmonic bound of a configuration is computed from its own stages, not another's
+    same = [x["images_per_s_median"] for x in res["results"] if x["runtime"] == "onnx"
+            and x["precision"] == "int8" and x["stage"] in ("decode", "model")]
+    assert r["harmonic_bound"] == pytest.approx(1 / sum(1 / v for v in same))
