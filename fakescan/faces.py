@@ -152,8 +152,13 @@ class FaceDetector:
     """MTCNN over one image at a time (an ``RGB`` PIL image or an H x W x 3 uint8 array)."""
 
     def __init__(self, device: str = "cpu") -> None:
+        import torch
+
         self.device = device
-        self.pnet, self.rnet, self.onet = (n.to(device) for n in _nets())
+        # channels_last: the nets' 2x2 max-pools and small convolutions run 1.4-1.6x faster
+        # on a CPU this way (same boxes to 1e-3 px; benchmarks/README.md, "Faces")
+        self.pnet, self.rnet, self.onet = (n.to(device, memory_format=torch.channels_last)
+                                           for n in _nets())
 
     def detect(self, image) -> list[Face]:
         """Faces in ``image``, highest score first, boxes in ``image``'s pixels."""
@@ -167,7 +172,8 @@ class FaceDetector:
             im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))),
                            Image.BILINEAR, reducing_gap=None)
         x = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32))
-        x = ((x - 127.5) * 0.0078125).permute(2, 0, 1)[None].to(self.device)
+        x = ((x - 127.5) * 0.0078125).permute(2, 0, 1)[None].to(self.device).contiguous(
+            memory_format=torch.channels_last)
         with torch.inference_mode():
             boxes = self._detect(x)
         return [Face(tuple(float(v) / scale for v in b[:4]), float(b[4]),  # type: ignore[arg-type]
