@@ -10,13 +10,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Decoder(StrEnum):
+class DecoderName(StrEnum):
     auto = "auto"
     dali = "dali"
     pil = "pil"
 
 
-class Runtime(StrEnum):
+class RuntimeName(StrEnum):
     auto = "auto"
     torch = "torch"
     onnx = "onnx"

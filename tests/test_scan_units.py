@@ -201,3 +201,18 @@ def test_rows_carry_the_spec_fields():
     d = Row(path="x").to_dict()
     assert list(d)[:8] == ["path", "status", "label", "p_fake", "threshold", "model",
                            "error_code", "error"]
+
+
+def test_scan_options_hold_the_choices_enums_and_refuse_other_values():
+    from fakescan.choices import DecoderName, Engine, Precision, RuntimeName
+    from fakescan.errors import UsageError
+    from fakescan.scanner.options import ScanOptions
+
+    o = ScanOptions(decoder="pil", runtime="onnx", precision="int8", engine="local")
+    assert (o.decoder, o.runtime, o.precision, o.engine) == (
+        DecoderName.pil, RuntimeName.onnx, Precision.int8, Engine.local)
+    assert o.decoder is DecoderName.pil and o.decoder == "pil"
+    with pytest.raises(UsageError, match="decoder must be one of auto, dali, pil"):
+        ScanOptions(decoder="jpegturbo")
+    with pytest.raises(UsageError, match="precision must be one of"):
+        ScanOptions(precision="fp8")

@@ -12,12 +12,12 @@ import typer
 
 import fakescan.cli.render as render
 from fakescan.choices import (
-    Decoder,
+    DecoderName,
     Engine,
     NoFace,
     OutputFormat,
     Precision,
-    Runtime,
+    RuntimeName,
     metavar,
 )
 from fakescan.cli.app import PrecisionOpt, app, err, out
@@ -51,12 +51,12 @@ def scan_cmd(
         "--resume", help="Complete an existing output: skip inputs with a row.")] = False,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace an existing output file.")] = False,
-    decoder: Annotated[Decoder, typer.Option(
-        metavar=metavar(Decoder), help="auto: DALI on CUDA devices, Pillow workers on CPUs."
-    )] = Decoder.auto,
-    runtime: Annotated[Runtime, typer.Option(
-        metavar=metavar(Runtime), help="auto: the faster here (measured once, cached).")
-    ] = Runtime.auto,
+    decoder: Annotated[DecoderName, typer.Option(
+        metavar=metavar(DecoderName), help="auto: DALI on CUDA devices, Pillow workers on "
+        "CPUs.")] = DecoderName.auto,
+    runtime: Annotated[RuntimeName, typer.Option(
+        metavar=metavar(RuntimeName), help="auto: the fastest here (measured once, cached).")
+    ] = RuntimeName.auto,
     device: Annotated[str, typer.Option(
         "--device", metavar="DEVICE", help="auto, cpu, cuda:N, all, or a comma list such as "
         "cuda:0,cuda:1.")] = "auto",
@@ -118,11 +118,11 @@ def scan_cmd(
             os.environ["RAY_AUTH_MODE"] = mode
     fmt_name = format_for(out_path or "", str(fmt) if fmt else None)
     out_path = out_path or f"fakescan-scan.{fmt_name}"
-    opts = ScanOptions(model=model or None, decoder=str(decoder), runtime=str(runtime),
-                       device=device, precision=str(precision), batch_size=batch_size,
+    opts = ScanOptions(model=model or None, decoder=decoder, runtime=runtime,
+                       device=device, precision=precision, batch_size=batch_size,
                        threshold=threshold, workers=workers, reduce=not no_reduce,
                        max_pixels=max_pixels, timeout=timeout or None, per_face=per_face,
-                       face_fallback=when_no_face == NoFace.whole, engine=str(engine),
+                       face_fallback=when_no_face == NoFace.whole, engine=engine,
                        ray_address=ray_address, ray_actors=ray_actors,
                        gpus_per_actor=gpus_per_actor)
     paths = iter_inputs(inputs or [], files_from=files_from, null_sep=null,

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from fakescan.choices import DecoderName
 from fakescan.device import cuda_index, resolve_device
 from fakescan.errors import UsageError
 from fakescan.scanner.decoders import (
@@ -26,7 +27,7 @@ from fakescan.scanner.decoders import (
     dali_available,
 )
 from fakescan.scanner.model import ScanModel, resolve_scan_model
-from fakescan.scanner.options import DECODERS, ScanOptions
+from fakescan.scanner.options import ScanOptions
 from fakescan.scanner.rows import Row
 from fakescan.scanner.runtimes import Runtime, make_runtime
 
@@ -109,17 +110,19 @@ def _dali(dopts: DecodeOptions, opts: ScanOptions, device: str) -> Decoder:
 
 
 # The decoder registry: name -> factory(decode options, scan options, device).
-DECODER_FACTORIES = {"pil": _pil, "dali": _dali}
+DECODER_FACTORIES = {DecoderName.pil: _pil, DecoderName.dali: _dali}
 
 
 def make_decoder(name: str, sm: ScanModel, opts: ScanOptions, device: str) -> Decoder:
     """The decoder registered under ``name``; ``auto`` picks DALI on CUDA devices (GPU
     ``mixed`` decode), Pillow in a process pool on CPUs, where it beats DALI's CPU operators
     (benchmarks/README.md)."""
-    if name == "auto":
-        name = "dali" if cuda_index(device) is not None and dali_available() else "pil"
+    if name == DecoderName.auto:
+        name = (DecoderName.dali if cuda_index(device) is not None and dali_available()
+                else DecoderName.pil)
     if name not in DECODER_FACTORIES:
-        raise UsageError(f"unknown decoder {name!r}; choose one of {', '.join(DECODERS)}")
+        raise UsageError(f"unknown decoder {name!r}; choose one of "
+                         f"{', '.join(DecoderName)}")
     return DECODER_FACTORIES[name](opts.decode_options(sm.card.preprocess), opts, device)
 
 

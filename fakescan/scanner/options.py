@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from fakescan.choices import Decoder, Engine, names
+from fakescan.choices import DecoderName, Engine, Precision, RuntimeName
 from fakescan.config import DECODE_TIMEOUT_S, DEFAULT_BATCH, Preprocess
 from fakescan.scanner.decoders import DecodeOptions
-
-DECODERS = names(Decoder)
-ENGINES = names(Engine)
 
 
 @dataclass(frozen=True)
@@ -22,7 +19,7 @@ class ScanOptions:
     device: str = "auto"  # auto | cpu | cuda:N | all | a comma list
     batch_size: int = DEFAULT_BATCH
     # decode: which decoder, its worker processes and what they refuse
-    decoder: str = "auto"
+    decoder: DecoderName = DecoderName.auto
     workers: int | None = None  # decode processes (default: one per core)
     reduce: bool = True  # JPEG reduce-on-decode (PIL decoder)
     max_pixels: int | None = None
@@ -33,14 +30,28 @@ class ScanOptions:
     face_fallback: bool = False
     per_face: bool = False
     # inference: which runtime, at which precision, on how many threads
-    runtime: str = "auto"
-    precision: str = "auto"
+    runtime: RuntimeName = RuntimeName.auto
+    precision: Precision = Precision.auto
     threads: int | None = None  # inference threads, set by the entry point
     # where the scan runs: this process (and one per device), or inside Ray Data
-    engine: str = "local"
+    engine: Engine = Engine.local
     ray_address: str | None = None
     ray_actors: int | None = None
     gpus_per_actor: float = 0.0
+
+    def __post_init__(self) -> None:
+        """Plain strings (the Python API's ``decoder="pil"``) become the choices' enums,
+        checked once here: a wrong value is one clear error naming the valid ones."""
+        from fakescan.errors import UsageError
+
+        for name, enum in (("decoder", DecoderName), ("runtime", RuntimeName),
+                           ("precision", Precision), ("engine", Engine)):
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, enum(value))
+            except ValueError:
+                raise UsageError(f"{name} must be one of {', '.join(enum)}, got "
+                                 f"{value!r}") from None
 
     def decode_options(self, preprocess: Preprocess) -> DecodeOptions:
         d = DecodeOptions(preprocess, reduce=self.reduce, timeout=self.timeout,

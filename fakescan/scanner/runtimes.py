@@ -15,16 +15,13 @@ import os
 import numpy as np
 
 from fakescan.cache import cache_dir
-from fakescan.choices import Runtime as RuntimeChoice
-from fakescan.choices import names
+from fakescan.choices import RuntimeName, names
 from fakescan.config import DEFAULT_BATCH
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
 from fakescan.errors import UsageError
 from fakescan.imaging import normalize
 from fakescan.onnxrt import onnx_session
 from fakescan.scanner.model import ScanModel
-
-RUNTIMES = names(RuntimeChoice)
 
 
 def fuse_conv_bn(model):
@@ -149,7 +146,8 @@ class OnnxRuntime(Runtime):
 
 
 # The runtime registry: name -> class(model, device, precision, threads).
-RUNTIME_CLASSES: dict[str, type[Runtime]] = {"torch": TorchRuntime, "onnx": OnnxRuntime}
+RUNTIME_CLASSES: dict[str, type[Runtime]] = {RuntimeName.torch: TorchRuntime,
+                                             RuntimeName.onnx: OnnxRuntime}
 
 
 def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
@@ -159,8 +157,8 @@ def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
     (on a CPU, where a parity-checked int8 file exists) onnx int8 on this machine, measured
     once per (machine, device, batch size, precision, weights) and remembered in the user
     cache (``autotune.json``); torch when precision is forced to bf16, onnx for int8."""
-    if runtime not in RUNTIMES:
-        raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}")
+    if runtime not in names(RuntimeName):
+        raise UsageError(f"runtime must be one of {', '.join(RuntimeName)}")
     if runtime == "auto":
         if sm.folder is None:
             runtime = "onnx"
