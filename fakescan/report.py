@@ -17,6 +17,7 @@ import html
 import io
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,18 +105,46 @@ def _histogram_svg(scores: np.ndarray, threshold: float | None) -> str:
             f"(y: images, max {top:,})</text></svg>")
 
 
+def fake_rule(rows: list[dict[str, Any]], model: str | None,
+              models: Counter) -> Callable[[str], bool]:
+    """Which verdict labels are fake: the model card's rule where the scan's model can be
+    found (``model``, else the rows' model by name), else read from the rows themselves (the
+    label of ok rows under their threshold is the negative one: ``real`` for most models)."""
+    from fakescan.errors import FakescanError
+    from fakescan.scanner.model import resolve_scan_model
+
+    ident = models.most_common(1)[0][0] if models else ""
+    name = ident.split("@")[0]
+    try:
+        card = resolve_scan_model(model or (None if name == "fakescan-default" else name)).card
+        if not ident or card.identity == ident:
+            return card.is_fake
+    except FakescanError:
+        pass
+    below = Counter(r.get("label") for r in rows if r.get("status") == "ok"
+                    and (p := _float(r.get("p_fake"))) is not None
+                    and (t := _float(r.get("threshold"))) is not None and p < t)
+    negative = below.most_common(1)[0][0] if below else "real"
+    return lambda label: label_is_fake(label, negative)
+
+
 def build(rows: list[dict[str, Any]], meta: dict[str, Any], *, title: str, top: int = 200,
           evidence: bool = False, model: str | None = None,
           errors_shown: int = 20) -> tuple[str, dict[str, Any]]:
     """The page's HTML and the figures it shows."""
-    status = Counter(r.get("status", "") for r in rows)
+    from fakescan.scanner.rows import Row
+    from fakescan.scanner.summary import Summary
+
     ok = [r for r in rows if r.get("status") == "ok"]
     scores = np.array([s for r in ok if (s := _float(r.get("p_fake"))) is not None])
     thresholds = Counter(r.get("threshold") for r in ok)
     threshold = _float(thresholds.most_common(1)[0][0]) if thresholds else None
-    flagged = sorted((r for r in ok if label_is_fake(r.get("label"))),
-                     key=lambda r: -(_float(r.get("p_fake")) or 0.0))
     models = Counter(r.get("model", "") for r in rows if r.get("model"))
+    is_fake = fake_rule(rows, model, models)
+    counted = Summary(out=title, model=", ".join(models), is_fake=is_fake)
+    counted.add([Row.from_dict(r) for r in rows])  # the scan's own count, by the same rule
+    flagged = sorted((r for r in ok if is_fake(r.get("label") or "")),
+                     key=lambda r: -(_float(r.get("p_fake")) or 0.0))
     errors: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         if r.get("status") not in ("ok", None):
@@ -142,16 +171,19 @@ def build(rows: list[dict[str, Any]], meta: dict[str, Any], *, title: str, top: 
             f'<div class="meta">{html.escape(p.name)}<br>{size}'
             f'{" · faces " + str(r["faces"]) if r.get("faces") not in (None, "") else ""}'
             f"</div></a>")
-    figures = {"rows": len(rows), "ok": status.get("ok", 0), "fake": len(flagged),
-               "real": status.get("ok", 0) - len(flagged), "errors": status.get("error", 0),
-               "no_face": status.get("no_face", 0), "thumbnails": len(tiles),
+    figures = {"rows": len(rows), "scanned": counted.scanned, "ok": len(ok),
+               "fake": counted.fake, "real": counted.real, "errors": counted.errors,
+               "error_codes": counted.error_codes, "no_face": counted.no_face,
+               "warnings": counted.warnings, "thumbnails": len(tiles),
                "threshold": threshold, "models": dict(models)}
     summary_rows = "".join(
         f'<tr><th>{k}</th><td id="n-{k.replace(" ", "-")}">{v:,}</td></tr>'
-        for k, v in (("scanned", len(rows)), ("fake", len(flagged)), ("real", figures["real"]),
-                     ("errors", figures["errors"]), ("no face", figures["no_face"])))
+        for k, v in (("scanned", counted.scanned), ("fake", counted.fake),
+                     ("real", counted.real), ("errors", counted.errors),
+                     ("no face", counted.no_face), ("warnings", counted.warnings)))
     settings = {**{k: v for k, v in meta.get("summary", {}).items()
-                   if k not in ("scanned", "fake", "real", "errors", "error_codes")},
+                   if k not in ("scanned", "resumed", "fake", "real", "errors", "error_codes",
+                                "no_face", "warnings", "exit_code")},
                 "threshold": threshold, "model": ", ".join(models) or meta.get("model", "")}
     settings_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td>"
                             "</tr>" for k, v in settings.items() if v not in (None, ""))

@@ -156,8 +156,11 @@ def test_resume_cuts_half_line_skips_done_and_refuses_other_model(tmp_path):
         f.write("c.jpg,ok,fa")  # a killed scan's half-written line
     with pytest.raises(UsageError, match="resume it"):
         Output(str(out), "csv", "m@1")
-    o = Output(str(out), "csv", "m@1", resume=True)
-    assert o.done == {"a.jpg", "b.jpg"} and o.previous["by_label"] == {"fake": 2}
+    seen: list = []
+    o = Output(str(out), "csv", "m@1", resume=True, on_previous=seen.extend)
+    assert o.done == {"a.jpg", "b.jpg"}
+    assert [(r.path, r.status, r.label) for r in seen] == [("a.jpg", "ok", "fake"),
+                                                            ("b.jpg", "ok", "fake")]
     o.write(_rows(["c.jpg"]))
     o.close()
     assert [r["path"] for r in read_rows(str(out))] == ["a.jpg", "b.jpg", "c.jpg"]

@@ -20,7 +20,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,14 +106,16 @@ class Output:
     """Append rows to a scan file; see module docstring for the guarantees."""
 
     def __init__(self, path: str, fmt: str, model_id: str, *, resume: bool = False,
-                 overwrite: bool = False, meta: dict[str, Any] | None = None) -> None:
+                 overwrite: bool = False, meta: dict[str, Any] | None = None,
+                 on_previous: Callable[[list[Row]], None] | None = None) -> None:
+        """``on_previous``: called with the rows a resumed file already holds (in chunks,
+        each file's first row once), so they are counted like the new ones."""
         self.final = path
         self.fmt = fmt
         self.model_id = model_id
         self.meta = meta or {}
         self.done: set[str] = set()
-        # what the resumed part of the file holds: rows ok / error, and ok rows per label
-        self.previous: dict[str, Any] = {"ok": 0, "error": 0, "by_label": {}}
+        self._on_previous = on_previous
         self.stdout = path == "-"
         self.codec = CODECS[fmt]
         if self.stdout:
@@ -162,6 +164,7 @@ class Output:
             os.ftruncate(self._fd, cut)
             data = data[:cut]
         text = data.decode("utf-8", errors="surrogateescape")
+        chunk: list[Row] = []
         for r in self.codec.decode(text, self.path):
             model = r.get("model")
             if model and model != self.model_id:
@@ -170,15 +173,17 @@ class Output:
                     "to mix models in one file (use another --out)"
                 )
             path = r["path"]
-            if path in self.done:
-                continue
-            self.done.add(path)
-            if r.get("status") == "ok":
-                self.previous["ok"] += 1
-                label = r.get("label", "")
-                self.previous["by_label"][label] = self.previous["by_label"].get(label, 0) + 1
-            elif r.get("status") == "error":
-                self.previous["error"] += 1
+            row = Row.from_dict(r)
+            if row.face in (None, 1):  # a file's row (its first face's, for --per-face)
+                if path in self.done:
+                    continue
+                self.done.add(path)
+            chunk.append(row)
+            if len(chunk) >= 10_000 and self._on_previous:
+                self._on_previous(chunk)
+                chunk = []
+        if chunk and self._on_previous:
+            self._on_previous(chunk)
 
     # ------------------------------------------------------------------ writing
     def write(self, rows: Iterable[Row]) -> None:

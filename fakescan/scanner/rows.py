@@ -64,3 +64,24 @@ class Row:
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in FIELDS}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Row:
+        """A row read back from a scan file (CSV values are strings, empty ones unset)."""
+        def num(key: str, kind: type) -> Any:
+            v = d.get(key)
+            if v is None or v == "":
+                return None
+            try:
+                return kind(v)
+            except (TypeError, ValueError):
+                return None
+
+        return cls(path=str(d.get("path", "")), status=str(d.get("status") or ""),
+                   label=str(d.get("label") or ""), p_fake=num("p_fake", float),
+                   threshold=num("threshold", float), model=str(d.get("model") or ""),
+                   error_code=str(d.get("error_code") or ""), error=str(d.get("error") or ""),
+                   decoder=str(d.get("decoder") or ""), width=num("width", int),
+                   height=num("height", int), warning=str(d.get("warning") or ""),
+                   faces=num("faces", int), face=num("face", int),
+                   face_box=str(d.get("face_box") or ""))
+
