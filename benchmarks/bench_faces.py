@@ -27,7 +27,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=Path, default=SHARED / "ood-ffhq-vs-stylegan2-dev")
     ap.add_argument("--n", type=int, default=64)
-    ap.add_argument("--runtime", default="onnx")
+    ap.add_argument("--runtime", default="onnx",
+                    help="RUNTIME or RUNTIME:PRECISION, e.g. onnx:int8")
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "bench_faces_cpu.json")
     args = ap.parse_args()
     from fakescan.bench import bench, machine_info
