@@ -106,11 +106,14 @@ def kind_fold(name: str, kind: str, root: Path, train_args: list[str]) -> dict:
 
 
 def evaluate_fold(name: str, held_out: str, folder: Path, oods: list[Path],
-                  train_args: list[str], seconds: float | None) -> dict:
-    """Every source's test split (by kind, by source) and ``oods`` whole."""
+                  train_args: list[str], seconds: float | None,
+                  dest: Path | None = None) -> dict:
+    """Every source's test split (by kind, by source) and ``oods`` whole, into ``dest``
+    [default: the model folder's ``eval_all``]."""
+    dest = dest or folder / "eval_all"
     fakescan("eval", str(folder), *[x for p in ALL_SOURCES for x in ("--data", str(p))],
-             *[x for p in oods for x in ("--ood", str(p))], "--out", str(folder / "eval_all"))
-    m = json.loads((folder / "eval_all" / "metrics.json").read_text())
+             *[x for p in oods for x in ("--ood", str(p))], "--out", str(dest))
+    m = json.loads((dest / "metrics.json").read_text())
     card = json.loads((folder / "config.json").read_text())
     return {"name": name, "held_out": held_out, "train_args": train_args,
             "train_seconds": seconds, "threshold": m["threshold"],
@@ -187,7 +190,8 @@ def main() -> int:
     for fold in args.folds.split(","):
         if fold.startswith("kind:") or fold == "none":
             line = (kind_fold(args.name, fold[5:], root, train_args) if fold != "none" else
-                    evaluate_fold(args.name, "none", args.model, [], train_args, None))
+                    evaluate_fold(args.name, "none", args.model, [], train_args, None,
+                                  root / "eval_all"))
             with open(root / "results.jsonl", "a") as f:
                 f.write(json.dumps(line) + "\n")
             print(json.dumps(line), flush=True)
