@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +20,10 @@ def atomic_path(dest: str | Path, *, fsync: bool = False) -> Iterator[Path]:
     safetensors - are content) that becomes ``dest`` when the block succeeds; ``fsync``
     flushes it to disk first."""
     dest = Path(dest)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.",
-                                suffix=f".tmp{dest.suffix}")
-    os.close(fd)
-    tmp = Path(name)
+    # a name of this call's own, created with the mode a plain open() gives (the umask's:
+    # mkstemp would make it 0600)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{dest.suffix}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp
         if fsync:

@@ -37,3 +37,11 @@ def test_two_writers_of_one_file_never_share_a_temporary(tmp_path):
         t.join()
     assert len(set(seen)) == 2 and dest.read_text() in ("a" * 1000, "b" * 1000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["autotune.json"]
+
+
+def test_the_file_gets_the_mode_a_plain_write_would(tmp_path):
+    import os
+
+    write_text(tmp_path / "plain.txt", "x")
+    (tmp_path / "ref.txt").write_text("x")
+    assert os.stat(tmp_path / "plain.txt").st_mode == os.stat(tmp_path / "ref.txt").st_mode
