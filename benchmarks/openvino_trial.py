@@ -35,6 +35,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "openvino_trial.json")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--int8", type=Path, action="append", default=[],
+                    help="int8 files to time [default: the default's model_int8.onnx]")
     args = ap.parse_args()
     import openvino as ov
 
@@ -43,7 +45,7 @@ def main() -> int:
     from fakescan.onnxrt import onnx_session
     from fakescan.store import DEFAULT_MODEL_DIR, versions
 
-    int8 = DEFAULT_MODEL_DIR / "model_int8.onnx"
+    int8s = args.int8 or [DEFAULT_MODEL_DIR / "model_int8.onnx"]
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, (args.batch, 3, 224, 224)).astype(np.float32)
     core = ov.Core()
@@ -55,7 +57,8 @@ def main() -> int:
         fp32 = Path(tmp) / "model.onnx"
         export_onnx(DEFAULT_MODEL_DIR, fp32, parity=False)
         runners = {}
-        for name, path in (("fp32", fp32), ("int8", int8)):
+        files = [("fp32", fp32)] + [(f"int8 {p.parent.name}/{p.name}", p) for p in int8s]
+        for name, path in files:
             if not path.is_file():
                 continue
             s = onnx_session(path, "cpu")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-KINDS = ("gan", "diffusion", "faceswap", "edited", "other")
+KINDS = ("gan", "diffusion", "faceswap", "edited", "other", "none")  # none: real faces only
 KIND_FILE = "kind.txt"
 KNOWN = {  # folder name -> the kind of its fakes (../shared/datasets/README.md)
     "hard-fake-vs-real-faces": "gan",
@@ -20,6 +20,7 @@ KNOWN = {  # folder name -> the kind of its fakes (../shared/datasets/README.md)
     "sdfd-stable-diffusion": "diffusion",
     "dfdc-faceswap-224": "faceswap",
     "ciplab-real-and-edited-160": "edited",
+    "utkface-real": "none",
 }
 
 
