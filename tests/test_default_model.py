@@ -30,19 +30,24 @@ def test_the_default_model_is_package_data_and_small():
     assert card.data["groups"] is None and "by group" in card.data["split"]  # DFDC's pairs
 
 
-def test_the_shipped_int8_file_kept_parity_on_every_shared_folder():
+def test_a_shipped_int8_file_kept_parity_on_every_shared_folder():
+    """make_default.py ships an int8 file only when it keeps parity on every shared folder
+    (this default's did not: the model card says so); whatever ships must carry the record."""
+    import pytest
+
     from fakescan.quantize import MAX_AUC_DELTA, MIN_AGREEMENT
     from fakescan.scanner.model import read_onnx_metadata, resolve_scan_model
     from fakescan.store import DEFAULT_MODEL_DIR
 
     path = DEFAULT_MODEL_DIR / "model_int8.onnx"
-    assert path.stat().st_size < 10_000_000
+    sm = resolve_scan_model(None)
+    if not path.is_file():
+        pytest.skip("this default ships no int8 file (it broke parity)")
     rec = read_onnx_metadata(path)["int8_parity"]
     assert rec["ok"] and len(rec["sources"]) == 7
     assert all(s["verdict_agreement"] >= MIN_AGREEMENT and s["auc_delta"] <= MAX_AUC_DELTA
                for s in rec["sources"].values())
-    sm = resolve_scan_model(None)
-    assert sm.has_onnx("int8") and sm.onnx_file("int8") == path
+    assert sm.onnx_file("int8") == path
 
 
 def test_scan_eval_and_export_without_a_model_name(synth_small, tmp_path):
@@ -72,5 +77,5 @@ def test_a_built_wheel_carries_the_default_model(tmp_path):
     assert r.returncode == 0, r.stderr
     (wheel,) = tmp_path.glob("fakescan-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for f in ("config.json", "weights.safetensors", "README.md", "model_int8.onnx"):
+    for f in ("config.json", "weights.safetensors", "README.md"):
         assert f"fakescan/default_model/{f}" in names

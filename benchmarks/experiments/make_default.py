@@ -84,9 +84,15 @@ def pack(folder: Path, dest: Path) -> None:
     else:
         raise SystemExit("float16 weights change a verdict: not packed")
     print(f"packed {dest} ({(dest / WEIGHTS).stat().st_size / 1e6:.1f} MB): {card.identity}")
+    from fakescan.errors import ModelError
     from fakescan.quantize import build_int8
 
-    path, par = build_int8(dest, parity_data=[SHARED / s for s in PARITY], log=print)
+    (dest / "model_int8.onnx").unlink(missing_ok=True)  # never a stale one beside new weights
+    try:
+        path, par = build_int8(dest, parity_data=[SHARED / s for s in PARITY], log=print)
+    except ModelError as e:
+        print(f"int8: not shipped: {e}")
+        return
     path.chmod(0o644)
     print(f"int8: {path} ({path.stat().st_size / 1e6:.1f} MB), first {par.float_convs} "
           f"convolutions in float, verdict agreement >= {par.min_agreement:.4f}, ROC-AUC "
