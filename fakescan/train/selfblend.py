@@ -92,16 +92,14 @@ def _landmarks_of(a: np.ndarray) -> Landmarks | None:
     return faces[0].landmarks if faces else None
 
 
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 def find_landmarks(images: Sequence[torch.Tensor], workers: int = 2) -> list[Landmarks | None]:
     """MTCNN's five points of the largest-scoring face of each uint8 C x H x W image (None
     where no face is found), in a process pool."""
     arrays = [t.numpy() for t in images]
     if workers > 1 and len(arrays) > 16:
         from concurrent.futures import ProcessPoolExecutor
+
+        from fakescan.train.data import _one_thread
 
         with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
             return list(pool.map(_landmarks_of, arrays, chunksize=16))
