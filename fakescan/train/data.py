@@ -8,8 +8,6 @@ device, with the model's ``Preprocess``.
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
-
 import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
@@ -18,6 +16,7 @@ from torchvision.transforms import v2
 from fakescan.config import Preprocess, Recipe
 from fakescan.data.layouts import Sample
 from fakescan.imaging import decode_rgb, load_uint8, model_input
+from fakescan.train.pool import map_images
 
 CACHE_LIMIT_BYTES = 4 << 30
 
@@ -27,19 +26,9 @@ def _load(args: tuple[str, Preprocess]) -> np.ndarray:
     return load_uint8(path, pp).numpy()
 
 
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 def preload(samples: list[Sample], pp: Preprocess, workers: int = 2) -> list[torch.Tensor]:
     """Decode + resize every sample once, in a process pool."""
-    jobs = [(str(s.path), pp) for s in samples]
-    if workers > 1 and len(jobs) > 16:
-        # single-threaded torch in the workers (the face detector): no OpenMP pool forked
-        with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
-            arrays = list(pool.map(_load, jobs, chunksize=16))
-    else:
-        arrays = [_load(j) for j in jobs]
+    arrays = map_images(_load, [(str(s.path), pp) for s in samples], workers)
     return [torch.from_numpy(a) for a in arrays]
 
 

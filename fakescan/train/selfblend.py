@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torchvision.transforms import v2
 
+from fakescan.train.pool import map_images
+
 SELF_BLENDED = "self-blended"
 Landmarks = tuple[tuple[float, float], ...]
 
@@ -95,12 +97,4 @@ def _landmarks_of(a: np.ndarray) -> Landmarks | None:
 def find_landmarks(images: Sequence[torch.Tensor], workers: int = 2) -> list[Landmarks | None]:
     """MTCNN's five points of the largest-scoring face of each uint8 C x H x W image (None
     where no face is found), in a process pool."""
-    arrays = [t.numpy() for t in images]
-    if workers > 1 and len(arrays) > 16:
-        from concurrent.futures import ProcessPoolExecutor
-
-        from fakescan.train.data import _one_thread
-
-        with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
-            return list(pool.map(_landmarks_of, arrays, chunksize=16))
-    return [_landmarks_of(a) for a in arrays]
+    return map_images(_landmarks_of, [t.numpy() for t in images], workers)
