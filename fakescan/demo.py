@@ -49,11 +49,11 @@ def run_demo(out: Path, *, n: int = 2000, epochs: int = 6, bench_images: int = 6
     steps["eval"] = {k: m[k] for k in ("accuracy", "roc_auc", "threshold")}
     step("4/6 export to ONNX (with parity check)")
     rep = export_onnx(model)
-    steps["export"] = rep
-    if not rep["parity"]["ok"]:
+    steps["export"] = rep.to_dict()
+    if rep.parity is not None and not rep.parity.ok:
         from fakescan.errors import ModelError
 
-        raise ModelError(f"ONNX parity check failed: {rep['parity']}")
+        raise ModelError(f"ONNX parity check failed: {rep.parity}")
     scans = {}
     for rt in ("torch", "onnx"):
         step(f"5/6 scan {data / 'test'} with the {rt} runtime")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,37 @@ from fakescan.errors import ModelError
 OPSET = 18
 PARITY_TOLERANCE = 1e-2  # max |delta p_fake| for fp32; fp16 is checked against 5e-2
 PARITY_TOLERANCE_FP16 = 5e-2
+
+
+@dataclass(frozen=True)
+class Parity:
+    """onnxruntime against torch (fp32) on decoded images."""
+
+    images: int
+    max_abs_delta_p_fake: float
+    verdict_agreement: float
+    tolerance: float
+    ok: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What ``export_onnx`` wrote; ``parity`` is None when the check was not asked for."""
+
+    path: str
+    opset: int
+    precision: str
+    bytes: int
+    parity: Parity | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.parity is None:
+            del d["parity"]
+        return d
 
 
 def _wrapper(model):
@@ -37,8 +69,9 @@ def _wrapper(model):
 
 
 def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = False,
-                parity: bool = True, parity_images: list | None = None) -> dict[str, Any]:
-    """Export ``model_ref`` to ``out`` (default ``<folder>/model.onnx``); return a report."""
+                parity: bool = True, parity_images: list | None = None) -> Exported:
+    """Export ``model_ref`` to ``out`` (default ``<folder>/model.onnx``); say what was written
+    and, with ``parity``, how onnxruntime agrees with torch on it."""
     import onnx
     import torch
 
@@ -73,11 +106,8 @@ def export_onnx(model_ref: str | Path, out: Path | None = None, *, fp16: bool = 
     onnx.checker.check_model(m)
     with atomic_path(out) as tmp:
         onnx.save(m, str(tmp))
-    report: dict[str, Any] = {"path": str(out), "opset": OPSET, "precision":
-                              "fp16" if fp16 else "fp32", "bytes": out.stat().st_size}
-    if parity:
-        report["parity"] = parity_check(lm, out, parity_images, fp16)
-    return report
+    return Exported(str(out), OPSET, "fp16" if fp16 else "fp32", out.stat().st_size,
+                    parity_check(lm, out, parity_images, fp16) if parity else None)
 
 
 def _stamp(m, card, *, fp16: bool, opset: int) -> None:
@@ -108,7 +138,7 @@ def _to_fp16(m):
     return float16.convert_float_to_float16(m, keep_io_types=True)
 
 
-def parity_check(lm, onnx_path: Path, images: list | None, fp16: bool) -> dict[str, Any]:
+def parity_check(lm, onnx_path: Path, images: list | None, fp16: bool) -> Parity:
     """Compare torch (fp32) and onnxruntime on decoded images: max |delta p_fake|, agreement."""
     import numpy as np
     import torch
@@ -126,8 +156,7 @@ def parity_check(lm, onnx_path: Path, images: list | None, fp16: bool) -> dict[s
     delta = float(np.abs(card.p_fake(pt) - card.p_fake(po)).max())
     agree = float((card.verdict(pt) == card.verdict(po)).mean())
     tol = PARITY_TOLERANCE_FP16 if fp16 else PARITY_TOLERANCE
-    return {"images": int(len(x)), "max_abs_delta_p_fake": delta, "verdict_agreement": agree,
-            "tolerance": tol, "ok": bool(delta <= tol and agree == 1.0)}
+    return Parity(int(len(x)), delta, agree, tol, bool(delta <= tol and agree == 1.0))
 
 
 def _parity_batch(lm, images):

@@ -13,11 +13,11 @@ model looked (torch runtime, model folders only).
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +128,52 @@ def fake_rule(rows: list[dict[str, Any]], model: str | None,
     return lambda label: label_is_fake(label, negative)
 
 
+@dataclass(frozen=True)
+class ReportFigures:
+    """The figures a report shows (``to_dict`` for ``--json``); counted by the scan's own
+    ``Summary``."""
+
+    rows: int
+    scanned: int
+    ok: int
+    fake: int
+    real: int
+    errors: int
+    error_codes: dict[str, int]
+    no_face: int
+    warnings: int
+    thumbnails: int
+    threshold: float | None
+    models: dict[str, int]
+    path: str = ""
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _tile(r: dict[str, Any], cam: str | None) -> dict[str, Any]:
+    """One flagged image's thumbnail card."""
+    p = Path(r["path"])
+    return {"href": p.resolve().as_uri() if p.is_absolute() or p.exists() else str(p),
+            "path": str(p), "name": p.name, "p_fake": float(r["p_fake"]),
+            "thumbnail": _thumbnail(r["path"], r.get("face_box") or None), "evidence": cam,
+            "size": f"{r.get('width')}x{r.get('height')}" if r.get("width") else "",
+            "faces": r.get("faces") if r.get("faces") not in (None, "") else None}
+
+
+def _page(**context: Any) -> str:
+    """The review page, from ``templates/report.html.j2`` (autoescaped)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("fakescan", "templates"),
+                      autoescape=select_autoescape(["j2"], default_for_string=True))
+    return env.get_template("report.html.j2").render(thumb=THUMB, **context)
+
+
 def build(rows: list[dict[str, Any]], meta: dict[str, Any], *, title: str, top: int = 200,
           evidence: bool = False, model: str | None = None,
-          errors_shown: int = 20) -> tuple[str, dict[str, Any]]:
+          errors_shown: int = 20) -> tuple[str, ReportFigures]:
     """The page's HTML and the figures it shows."""
     from fakescan.scanner.rows import Row
     from fakescan.scanner.summary import Summary
@@ -154,79 +197,25 @@ def build(rows: list[dict[str, Any]], meta: dict[str, Any], *, title: str, top: 
         name = models.most_common(1)[0][0].split("@")[0]
         model = "" if name == "fakescan-default" else name
     gradcam = _Evidence(model) if evidence else None
-    tiles = []
-    for r in flagged[:top]:
-        src = _thumbnail(r["path"], r.get("face_box") or None)
-        p = Path(r["path"])
-        uri = p.resolve().as_uri() if p.is_absolute() or p.exists() else html.escape(str(p))
-        size = f"{r.get('width')}x{r.get('height')}" if r.get("width") else ""
-        cam = gradcam(r) if gradcam else None
-        img = (f'<img class="thumb" src="{src}" alt="{html.escape(p.name)}">' if src else
-               '<div class="missing">unreadable now</div>')
-        if cam:
-            img += f'<img class="cam" src="{cam}" alt="evidence">'
-        tiles.append(
-            f'<a class="tile" href="{uri}" title="{html.escape(str(p))}">{img}'
-            f'<div class="score">p_fake {float(r["p_fake"]):.3f}</div>'
-            f'<div class="meta">{html.escape(p.name)}<br>{size}'
-            f'{" · faces " + str(r["faces"]) if r.get("faces") not in (None, "") else ""}'
-            f"</div></a>")
-    figures = {"rows": len(rows), "scanned": counted.scanned, "ok": len(ok),
-               "fake": counted.fake, "real": counted.real, "errors": counted.errors,
-               "error_codes": counted.error_codes, "no_face": counted.no_face,
-               "warnings": counted.warnings, "thumbnails": len(tiles),
-               "threshold": threshold, "models": dict(models)}
-    summary_rows = "".join(
-        f'<tr><th>{k}</th><td id="n-{k.replace(" ", "-")}">{v:,}</td></tr>'
-        for k, v in (("scanned", counted.scanned), ("fake", counted.fake),
-                     ("real", counted.real), ("errors", counted.errors),
-                     ("no face", counted.no_face), ("warnings", counted.warnings)))
+    tiles = [_tile(r, gradcam(r) if gradcam else None) for r in flagged[:top]]
+    figures = ReportFigures(
+        rows=len(rows), scanned=counted.scanned, ok=len(ok), fake=counted.fake,
+        real=counted.real, errors=counted.errors, error_codes=counted.error_codes,
+        no_face=counted.no_face, warnings=counted.warnings, thumbnails=len(tiles),
+        threshold=threshold, models=dict(models))
     settings = {**{k: v for k, v in meta.get("summary", {}).items()
                    if k not in ("scanned", "resumed", "fake", "real", "errors", "error_codes",
                                 "no_face", "warnings", "exit_code")},
                 "threshold": threshold, "model": ", ".join(models) or meta.get("model", "")}
-    settings_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td>"
-                            "</tr>" for k, v in settings.items() if v not in (None, ""))
-    error_blocks = "".join(
-        f'<details class="errors"><summary><b>{html.escape(code)}</b>: {len(rs):,} '
-        f"files</summary><ul>"
-        + "".join(f"<li>{html.escape(r['path'])}: {html.escape(str(r.get('error', '')))}</li>"
-                  for r in rs[:errors_shown])
-        + (f"<li>... and {len(rs) - errors_shown:,} more</li>" if len(rs) > errors_shown else "")
-        + "</ul></details>" for code, rs in sorted(errors.items(), key=lambda x: -len(x[1])))
-    more = (f"<p>{len(flagged) - len(tiles):,} more flagged images are in the verdicts file "
-            f"(only the top {top} get thumbnails).</p>" if len(flagged) > len(tiles) else "")
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy"
-      content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<title>{html.escape(title)}</title>
-<style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }}
-h1 {{ font-size: 20px; margin: 0 0 12px; }} h2 {{ font-size: 16px; margin: 24px 0 8px; }}
-table {{ border-collapse: collapse; }} th, td {{ padding: 2px 10px; text-align: left; }}
-th {{ color: #555; font-weight: normal; }} #summary td {{ font-weight: bold; text-align: right; }}
-.top {{ display: flex; gap: 32px; flex-wrap: wrap; align-items: flex-start; }}
-.grid {{ display: flex; flex-wrap: wrap; gap: 10px; }}
-.tile {{ width: {THUMB + 8}px; text-decoration: none; color: #222; border: 1px solid #ddd;
-        padding: 4px; border-radius: 4px; }}
-.tile img {{ width: {THUMB}px; height: {THUMB}px; object-fit: contain; background: #f4f4f4; }}
-.score {{ font-weight: bold; color: #c0392b; }} .meta {{ font-size: 11px; color: #666;
-        word-break: break-all; }}
-.missing {{ width: {THUMB}px; height: {THUMB}px; background: #eee; }}
-details.errors {{ margin: 4px 0; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<div class="top">
-<table id="summary">{summary_rows}</table>
-<div>{_histogram_svg(scores, threshold) if len(scores) else "<p>no verdicts</p>"}</div>
-</div>
-<h2 id="flagged">Flagged as fake, most suspicious first ({len(flagged):,})</h2>
-<div class="grid">{"".join(tiles)}</div>{more}
-<h2>Errors by code ({figures["errors"]:,})</h2>{error_blocks or "<p>none</p>"}
-<h2>Model and settings</h2><table id="settings">{settings_rows}</table>
-</body></html>
-"""
+    page = _page(
+        title=title, top=top, tiles=tiles, flagged=len(flagged), errors_shown=errors_shown,
+        counts=[("scanned", counted.scanned), ("fake", counted.fake), ("real", counted.real),
+                ("errors", counted.errors), ("no face", counted.no_face),
+                ("warnings", counted.warnings)],
+        histogram=_histogram_svg(scores, threshold) if len(scores) else "",
+        errors_total=counted.errors,
+        errors=sorted(errors.items(), key=lambda x: -len(x[1])),
+        settings=[(str(k), str(v)) for k, v in settings.items() if v not in (None, "")])
     return page, figures
 
 
@@ -288,7 +277,7 @@ class _Evidence:
 
 
 def write_report(verdicts: Path, out: Path | None = None, *, top: int = 200,
-                 evidence: bool = False, model: str | None = None) -> dict[str, Any]:
+                 evidence: bool = False, model: str | None = None) -> ReportFigures:
     """Write the report of ``verdicts`` (default ``<verdicts>.html``); the figures shown.
     ``model``: the model folder for ``evidence`` (default: the scan's, by name)."""
     from fakescan.atomic import write_text
@@ -298,6 +287,4 @@ def write_report(verdicts: Path, out: Path | None = None, *, top: int = 200,
     page, figures = build(rows, meta, title=f"fakescan report: {verdicts.name}", top=top,
                           evidence=evidence, model=model)
     write_text(out, page)
-    figures["path"] = str(out)
-    figures["bytes"] = out.stat().st_size
-    return figures
+    return replace(figures, path=str(out), bytes=out.stat().st_size)

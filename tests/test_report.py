@@ -85,5 +85,5 @@ def test_report_of_100k_rows_stays_small(tmp_path):
                 w.writerow([files[i % len(files)], "ok", "fake" if p >= 0.5 else "real",
                             f"{p:.6f}", "0.5", "m@1", "", ""])
     r = write_report(Path(out), tmp_path / "big.html", top=200)
-    assert r["rows"] == 100_000 and r["thumbnails"] == 200
-    assert r["bytes"] < 3_000_000
+    assert r.rows == 100_000 and r.thumbnails == 200
+    assert r.bytes < 3_000_000

@@ -54,17 +54,18 @@ def export_cmd(
         out.print(render.int8_parity(par))
         return
     r = export_onnx(model or None, out_path, fp16=fp16)
+    p = r.parity
+    assert p is not None  # asked for
     if json_out:
-        print_json(r)
+        print_json(r.to_dict())
     else:
-        p = r["parity"]
-        out.print(f"wrote {r['path']} ({r['bytes'] / 1e6:.1f} MB, opset {r['opset']}, "
-                  f"{r['precision']})", highlight=False)
-        out.print(f"parity vs torch on {p['images']} decoded images: max |delta p_fake| "
-                  f"{p['max_abs_delta_p_fake']:.2e} (tolerance {p['tolerance']:.0e}), verdict "
-                  f"agreement {p['verdict_agreement']:.3f}", highlight=False)
-    if not r["parity"]["ok"]:
-        raise ModelError(f"ONNX parity check failed: {r['parity']}")
+        out.print(f"wrote {r.path} ({r.bytes / 1e6:.1f} MB, opset {r.opset}, {r.precision})",
+                  highlight=False)
+        out.print(f"parity vs torch on {p.images} decoded images: max |delta p_fake| "
+                  f"{p.max_abs_delta_p_fake:.2e} (tolerance {p.tolerance:.0e}), verdict "
+                  f"agreement {p.verdict_agreement:.3f}", highlight=False)
+    if not p.ok:
+        raise ModelError(f"ONNX parity check failed: {p}")
 
 
 @app.command("bench")
@@ -146,8 +147,8 @@ def report_cmd(
 
     r = write_report(verdicts, out_path, top=top, evidence=evidence, model=model)
     if json_out:
-        print_json(r)
+        print_json(r.to_dict())
         return
-    out.print(f"wrote {r['path']} ({r['bytes'] / 1e6:.1f} MB): {r['rows']:,} rows, "
-              f"{r['fake']:,} flagged, {r['thumbnails']:,} thumbnails, {r['errors']:,} errors",
+    out.print(f"wrote {r.path} ({r.bytes / 1e6:.1f} MB): {r.rows:,} rows, "
+              f"{r.fake:,} flagged, {r.thumbnails:,} thumbnails, {r.errors:,} errors",
               highlight=False)
