@@ -15,21 +15,11 @@ from fakescan.config import DEFAULT_RATIOS
 @app.command("models")
 def models_cmd(json_out: JsonFlag = False) -> None:
     """List registered architectures: input size, total and trainable parameters, source."""
-    from fakescan.nets import count_parameters, get_arch, list_archs
+    from fakescan.nets import describe_archs
 
-    rows = []
-    for name in list_archs():
-        spec = get_arch(name)
-        for variant, options in (spec.variants or {"": {}}).items():
-            total, trainable = count_parameters(spec.build(num_classes=2, **options))
-            rows.append({
-                "name": name, "variant": variant or None, "options": options,
-                "input_size": spec.preprocess.input_size, "params": total,
-                "trainable_params": trainable, "source": spec.source,
-                "preprocess": spec.preprocess.to_dict(),
-            })
+    rows = describe_archs()
     if json_out:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     out.print(render.architectures(rows))
 
@@ -72,7 +62,7 @@ def data_stats(data: DataArg, ratios: Ratios = DEFAULT_RATIOS, seed: Seed = 0,
     st = dataset_stats(load_dataset(data, ratios=check_ratios(ratios), seed=seed,
                                     groups=groups))
     if json_out:
-        print_json(st)
+        print_json(st.to_dict())
         return
     out.print(render.data_stats(st))
 
@@ -99,20 +89,20 @@ def data_dedup(
     with err.status(f"hashing {len(ds.samples())} images ..."):
         report = find_duplicates(ds, max_distance=max_distance)
     if move_to is not None:
-        report["moved"] = move_duplicates(report, ds.root, move_to)
+        report.moved = move_duplicates(report, ds.root, move_to)
     if json_out:
-        print_json(report)
+        print_json(report.to_dict())
         return
-    s = report["summary"]
-    if report["groups"]:
+    s = report.summary
+    if report.groups:
         out.print(render.duplicates(report, ds.root, max_distance))
     out.print(
-        f"{report['images']:,} images: {s['exact_groups']} exact and {s['near_groups']} near "
-        f"duplicate groups ({s['duplicate_files']} redundant files); "
-        f"{s['leaking_groups']} groups cross splits (leakage); {s['unreadable']} unreadable."
+        f"{report.images:,} images: {s.exact_groups} exact and {s.near_groups} near "
+        f"duplicate groups ({s.duplicate_files} redundant files); "
+        f"{s.leaking_groups} groups cross splits (leakage); {s.unreadable} unreadable."
     )
-    if move_to is not None:
-        out.print(f"moved {len(report['moved'])} files to {move_to}")
+    if report.moved is not None:
+        out.print(f"moved {len(report.moved)} files to {move_to}")
 
 
 @data_app.command("split")

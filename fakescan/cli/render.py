@@ -4,11 +4,16 @@ keeps every field)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from fakescan.cli.app import rel
+
+if TYPE_CHECKING:
+    from fakescan.data.dedup import Duplicates
+    from fakescan.data.stats import DatasetStats
+    from fakescan.nets import ArchInfo
 
 
 def fmt(v: Any) -> str:
@@ -17,43 +22,43 @@ def fmt(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) else f"{v:.4f}"
 
 
-def architectures(rows: list[dict[str, Any]]) -> Table:
+def architectures(rows: list[ArchInfo]) -> Table:
     t = Table(title="Registered architectures (2 classes)")
     for col, just in [("name", "left"), ("input", "right"), ("params", "right"),
                       ("trainable", "right"), ("source", "left")]:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
-        name = r["name"] + (f" ({r['variant']})" if r["variant"] else "")
-        t.add_row(name, str(r["input_size"]), f"{r['params']:,}", f"{r['trainable_params']:,}",
-                  r["source"])
+        name = r.name + (f" ({r.variant})" if r.variant else "")
+        t.add_row(name, str(r.input_size), f"{r.params:,}", f"{r.trainable_params:,}",
+                  r.source)
     return t
 
 
-def data_stats(st: dict[str, Any]) -> Table:
-    t = Table(title=f"{st['dataset']}  [{st['layout']}; {st['split']}]")
+def data_stats(st: DatasetStats) -> Table:
+    t = Table(title=f"{st.dataset}  [{st.layout}; {st.split}]")
     t.add_column("split")
-    for c in st["classes"]:
+    for c in st.classes:
         t.add_column(f"{c} #", justify="right")
         t.add_column(f"{c} %", justify="right")
     t.add_column("total", justify="right")
     t.add_column("% of all", justify="right")
-    for r in st["rows"]:
-        cells = [r["split"].capitalize()]
-        for c in st["classes"]:
-            cells += [f"{r['counts'][c]:,}", f"{r['percent'][c]:.2f}"]
-        cells += [f"{r['total']:,}", f"{r['share']:.1f}"]
-        t.add_row(*cells, end_section=r["split"] == st["rows"][-2]["split"])
+    for r in st.rows:
+        cells = [r.split.capitalize()]
+        for c in st.classes:
+            cells += [f"{r.counts[c]:,}", f"{r.percent[c]:.2f}"]
+        cells += [f"{r.total:,}", f"{r.share:.1f}"]
+        t.add_row(*cells, end_section=r is st.rows[-2])
     return t
 
 
-def duplicates(report: dict[str, Any], root: Path, max_distance: int) -> Table:
+def duplicates(report: Duplicates, root: Path, max_distance: int) -> Table:
     t = Table(title=f"Duplicate groups (pHash distance <= {max_distance})")
     for col in ("#", "kind", "dist", "splits", "leak", "files"):
         t.add_column(col)
-    for k, g in enumerate(report["groups"], 1):
-        files = "\n".join(f"{m['split']}: {rel(m['path'], root)}" for m in g["members"])
-        t.add_row(str(k), g["kind"], str(g["max_distance"]), ",".join(g["splits"]),
-                  "[red]LEAK[/]" if g["leak"] else "", files)
+    for k, g in enumerate(report.groups, 1):
+        files = "\n".join(f"{m.split}: {rel(m.path, root)}" for m in g.members)
+        t.add_row(str(k), g.kind, str(g.max_distance), ",".join(g.splits),
+                  "[red]LEAK[/]" if g.leak else "", files)
     return t
 
 

@@ -13,7 +13,7 @@ import hashlib
 import shutil
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +78,55 @@ def _near_pairs(hashes: list[int | None], max_distance: int) -> dict[tuple[int, 
     return pairs
 
 
-def find_duplicates(ds: Dataset, *, max_distance: int = 4, workers: int = 2) -> dict[str, Any]:
-    """Find exact and near-duplicate groups in ``ds``.
+@dataclass(frozen=True)
+class Member:
+    path: str
+    split: str
+    label: str
 
-    Returns a JSON-ready report: ``groups`` (each a list of members, the kind ``exact`` or
-    ``near`` and whether it crosses splits), ``summary`` counts and ``unreadable`` files.
-    """
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    kind: str  # "exact" (same bytes) or "near" (pHash within the distance)
+    max_distance: int
+    splits: list[str]
+    leak: bool  # crosses splits
+    labels_disagree: bool
+    members: list[Member]  # the one to keep first (train before valid before test)
+
+
+@dataclass(frozen=True)
+class DuplicateSummary:
+    groups: int
+    exact_groups: int
+    near_groups: int
+    duplicate_files: int
+    leaking_groups: int
+    unreadable: int
+
+
+@dataclass
+class Duplicates:
+    """What ``find_duplicates`` found (``to_dict``: the JSON report)."""
+
+    dataset: str
+    max_distance: int
+    images: int
+    summary: DuplicateSummary
+    groups: list[DuplicateGroup]
+    unreadable: list[dict[str, str]]  # path, error
+    moved: list[str] | None = field(default=None)  # files moved away, when asked
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.moved is None:
+            del d["moved"]
+        return d
+
+
+def find_duplicates(ds: Dataset, *, max_distance: int = 4, workers: int = 2) -> Duplicates:
+    """Find exact and near-duplicate groups in ``ds``: each group's members, its kind
+    (``exact`` or ``near``) and whether it crosses splits; counts; unreadable files."""
     entries = [(split, s) for split, samples in ds.splits.items() for s in samples]
     paths = [s.path for _, s in entries]
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -133,45 +176,31 @@ def find_duplicates(ds: Dataset, *, max_distance: int = 4, workers: int = 2) -> 
         dist = max(
             (d for (i, j), d in near.items() if i in members and j in members), default=0
         )
-        groups.append({
-            "kind": "exact" if exact else "near",
-            "max_distance": 0 if exact else dist,
-            "splits": splits,
-            "leak": len(splits) > 1,
-            "labels_disagree": len({items[i].label for i in members}) > 1,
-            "members": [
-                {"path": str(items[i].path), "split": items[i].split, "label": items[i].label}
-                for i in members
-            ],
-        })
-    groups.sort(key=lambda g: g["members"][0]["path"])
-    return {
-        "dataset": str(ds.root),
-        "max_distance": max_distance,
-        "images": len(items),
-        "summary": {
-            "groups": len(groups),
-            "exact_groups": sum(g["kind"] == "exact" for g in groups),
-            "near_groups": sum(g["kind"] == "near" for g in groups),
-            "duplicate_files": sum(len(g["members"]) - 1 for g in groups),
-            "leaking_groups": sum(g["leak"] for g in groups),
-            "unreadable": len(unreadable),
-        },
-        "groups": groups,
-        "unreadable": unreadable,
-    }
+        groups.append(DuplicateGroup(
+            kind="exact" if exact else "near", max_distance=0 if exact else dist,
+            splits=splits, leak=len(splits) > 1,
+            labels_disagree=len({items[i].label for i in members}) > 1,
+            members=[Member(str(items[i].path), items[i].split, items[i].label)
+                     for i in members]))
+    groups.sort(key=lambda g: g.members[0].path)
+    summary = DuplicateSummary(
+        groups=len(groups), exact_groups=sum(g.kind == "exact" for g in groups),
+        near_groups=sum(g.kind == "near" for g in groups),
+        duplicate_files=sum(len(g.members) - 1 for g in groups),
+        leaking_groups=sum(g.leak for g in groups), unreadable=len(unreadable))
+    return Duplicates(str(ds.root), max_distance, len(items), summary, groups, unreadable)
 
 
-def move_duplicates(report: dict[str, Any], root: Path, move_to: Path) -> list[str]:
+def move_duplicates(report: Duplicates, root: Path, move_to: Path) -> list[str]:
     """Keep the first member of each group (train before valid before test), move the rest.
 
     Files keep their path relative to the dataset root under ``move_to``. Returns moved paths.
     """
     moved = []
     base = root if root.is_dir() else root.parent
-    for g in report["groups"]:
-        for m in g["members"][1:]:
-            src = Path(m["path"])
+    for g in report.groups:
+        for m in g.members[1:]:
+            src = Path(m.path)
             try:
                 rel = src.relative_to(base)
             except ValueError:
