@@ -37,12 +37,12 @@ def main() -> int:
         images = Path(tmp) / "images"
         make_bench_images(images, args.n, workers=2)
         new = bench(str(DEFAULT_MODEL_DIR), images, ["cpu"], n_images=args.n,
-                    repeats=args.repeats, log=log)
+                    repeats=args.repeats, log=log).to_dict()
         out.update(machine=new["machine"], versions=new["versions"], new=new)
         if args.old:
             out["old"] = bench(str(args.old), images, ["cpu"], ["torch", "onnx"],
                                n_images=args.n, repeats=args.repeats,
-                               stages=("decode", "model", "end_to_end"), log=log)
+                               stages=("decode", "model", "end_to_end"), log=log).to_dict()
     for name in ("new", "old"):
         for r in out.get(name, {}).get("results", []):
             print(json.dumps({"model": name, **{k: r.get(k) for k in (

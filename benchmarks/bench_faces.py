@@ -45,7 +45,7 @@ def main() -> int:
         for model in (str(DEFAULT_MODEL_DIR), str(face)):
             r = bench(model, args.images, ["cpu"], [args.runtime], n_images=args.n,
                       stages=("decode", "model", "end_to_end"),
-                      log=lambda s: print(s, file=sys.stderr))
+                      log=lambda s: print(s, file=sys.stderr)).to_dict()
             for x in r["results"]:
                 x["crop"] = "face" if model == str(face) else "none"
                 results.append(x)
@@ -53,7 +53,8 @@ def main() -> int:
                                                      "images_per_s_median")}), flush=True)
     args.json.write_text(json.dumps({
         "command": "python benchmarks/bench_faces.py " + " ".join(sys.argv[1:]),
-        "machine": machine_info(), "versions": versions(), "results": results}, indent=2) + "\n")
+        "machine": machine_info().to_dict(), "versions": versions(), "results": results},
+        indent=2) + "\n")
     return 0
 
 

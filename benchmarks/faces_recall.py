@@ -96,7 +96,7 @@ def main() -> int:
         "command": "python benchmarks/faces_recall.py " + " ".join(sys.argv[1:]),
         "detector": {"name": "MTCNN (facenet-pytorch weights)", "detect_side": DETECT_SIDE,
                      "min_face": MIN_FACE, "threads": 1},
-        "machine": machine_info(), "results": results}, indent=2) + "\n")
+        "machine": machine_info().to_dict(), "results": results}, indent=2) + "\n")
     return 0
 
 

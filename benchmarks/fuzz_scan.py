@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from fakescan.bench import machine_info
     from fakescan.store import versions
 
-    record["machine"] = machine_info()
+    record["machine"] = machine_info().to_dict()
     record["versions"] = versions()
     args.json.write_text(json.dumps(record, indent=2) + "\n")
     ok = all(r["ok"] for r in results)

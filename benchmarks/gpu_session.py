@@ -220,7 +220,7 @@ def _bench(args, model, images, runtimes, n, bs, repeats=3, workers=None):
     from fakescan.bench import bench
 
     return bench(model, images, [args.device], runtimes, "auto", bs, n, repeats, workers,
-                 log=log)
+                 log=log).to_dict()
 
 
 def _summ(res: dict) -> list[dict]:

@@ -50,7 +50,7 @@ def main() -> int:
     x = rng.normal(0, 1, (args.batch, 3, 224, 224)).astype(np.float32)
     core = ov.Core()
     out: dict = {"command": "python benchmarks/openvino_trial.py " + " ".join(sys.argv[1:]),
-                 "machine": machine_info(), "versions": {**versions(),
+                 "machine": machine_info().to_dict(), "versions": {**versions(),
                                                          "openvino": ov.__version__},
                  "batch": args.batch, "images_per_s": {}, "max_abs_delta_probs": {}}
     with tempfile.TemporaryDirectory() as tmp:

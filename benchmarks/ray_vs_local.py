@@ -80,7 +80,7 @@ def main() -> None:
                                                                       a.work / "models")[0]
     common = [sys.executable, "-m", "fakescan", "scan", str(tree), "--model", model,
               "--runtime", "torch", "--batch-size", str(a.batch_size), "-q"]
-    res = {"machine": machine_info(), "versions": versions(), "n": a.n, "model": a.model,
+    res = {"machine": machine_info().to_dict(), "versions": versions(), "n": a.n, "model": a.model,
            "batch_size": a.batch_size}
     res["local"] = watched([*common, "--out", str(a.work / "local.csv")], a.work / "local.csv",
                            a.n)

@@ -155,7 +155,7 @@ def main() -> None:
     from fakescan.bench import machine_info, model_or_random
     from fakescan.store import versions
 
-    RESULTS["machine"], RESULTS["versions"] = machine_info(), versions()
+    RESULTS["machine"], RESULTS["versions"] = machine_info().to_dict(), versions()
     files, tree = make_inputs(a.work, a.unique, total)
     model_dir = a.work / "models" / "tinycnn"
     model = str(model_dir) if model_dir.is_dir() else model_or_random(

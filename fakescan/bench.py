@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from itertools import repeat
 from pathlib import Path
@@ -30,7 +31,77 @@ from fakescan.config import DEFAULT_BATCH
 from fakescan.errors import ModelError, UsageError
 
 
-def machine_info() -> dict[str, Any]:
+@dataclass(frozen=True)
+class Machine:
+    hostname: str
+    platform: str
+    cpu: str
+    cores: int | None
+    fast_bf16: bool
+    torch_threads: int
+    gpus: list[str]
+    memory_gb: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Images per second over the timed passes (after one warm-up pass)."""
+
+    median: float
+    min: float
+    max: float
+    repeats: int
+
+
+@dataclass
+class BenchRow:
+    """One (device, runtime, precision, stage) measurement and its ratios (None: not
+    derivable in this run)."""
+
+    model: str
+    n_images: int
+    random_weights: bool
+    batch_size: int
+    device: str
+    runtime: str
+    precision: str
+    decoder: str
+    stage: str  # decode | model | end_to_end | naive
+    rate: Rate
+    ratio_vs_naive: float | None = None
+    ratio_vs_min_stage: float | None = None
+    harmonic_bound: float | None = None
+    ratio_vs_harmonic: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k != "rate"}
+        d.update(images_per_s_median=self.rate.median, images_per_s_min=self.rate.min,
+                 images_per_s_max=self.rate.max, repeats=self.rate.repeats)
+        return {k: v for k, v in d.items() if v is not None or not k.startswith(("ratio",
+                                                                                 "harmonic"))}
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    machine: Machine
+    versions: dict[str, str]
+    config: dict[str, Any]  # the run's settings, as given
+    results: list[BenchRow] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        """The model as it was asked for."""
+        return self.config["model"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"machine": self.machine.to_dict(), "versions": self.versions,
+                "config": self.config, "results": [r.to_dict() for r in self.results]}
+
+
+def machine_info() -> Machine:
     import torch
 
     from fakescan.device import cpu_has_fast_bf16
@@ -43,30 +114,25 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    info: dict[str, Any] = {
-        "hostname": platform.node(), "platform": platform.platform(), "cpu": cpu,
-        "cores": os.cpu_count(), "fast_bf16": cpu_has_fast_bf16(),
-        "torch_threads": torch.get_num_threads(), "gpus": [],
-    }
     try:
-        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
-                                  1)
+        memory: float | None = round(
+            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError):
-        pass
-    if torch.cuda.is_available():
-        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return info
+        memory = None
+    gpus = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            if torch.cuda.is_available() else [])
+    return Machine(platform.node(), platform.platform(), cpu, os.cpu_count(),
+                   cpu_has_fast_bf16(), torch.get_num_threads(), gpus, memory)
 
 
-def _timed(fn: Callable[[], int], repeats: int) -> dict[str, Any]:
+def _timed(fn: Callable[[], int], repeats: int) -> Rate:
     fn()  # warm-up (compilation, pools, caches)
     rates = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         n = fn()
         rates.append(n / (time.perf_counter() - t0))
-    return {"images_per_s_median": statistics.median(rates), "images_per_s_min": min(rates),
-            "images_per_s_max": max(rates), "repeats": repeats}
+    return Rate(statistics.median(rates), min(rates), max(rates), repeats)
 
 
 def _bench_image(out: Path, seed: int, i: int, label: str) -> str:
@@ -171,14 +237,16 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
           batch_size: int = DEFAULT_BATCH, n_images: int = 128, repeats: int = 3,
           workers: int | None = None,
           stages: tuple[str, ...] = ("decode", "model", "end_to_end", "naive"),
-          log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+          log: Callable[[str], None] = lambda s: None) -> BenchResult:
+    """Images per second of each stage (decode, model, end to end) per device and runtime,
+    beside the naive baseline measured in the same run."""
     from fakescan.device import parse_devices
     from fakescan.scanner.core import batched, build_core
     from fakescan.scanner.options import ScanOptions
     from fakescan.store import versions
 
     devices = devices or ["cpu", *(d for d in parse_devices("all") if d != "cpu")]
-    results: list[dict[str, Any]] = []
+    results: list[BenchRow] = []
     with tempfile.TemporaryDirectory(prefix="fakescan-bench-") as tmpd:
         tmp = Path(tmpd)
         ref, random_weights = model_or_random(model, tmp)
@@ -194,6 +262,13 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
                 raise UsageError(f"{images}: no image files")
         base = {"model": Path(ref).name, "n_images": len(paths),
                 "random_weights": random_weights, "batch_size": batch_size}
+
+        def row(device: str, runtime: str, precision: str, decoder: str, stage: str,
+                rate: Rate) -> BenchRow:
+            results.append(BenchRow(**base, device=device, runtime=runtime, precision=precision,
+                                    decoder=decoder, stage=stage, rate=rate))
+            return results[-1]
+
         for device in devices:
             configs = _configs(runtimes, ref, device, precision)
             naive: float | None = None
@@ -201,45 +276,37 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
                 log(f"{device}: naive baseline ...")
                 run = naive_rate(ref, paths, batch_size, workers or os.cpu_count() or 1,
                                  device)
-                r = _timed(run, repeats)
-                naive = r["images_per_s_median"]
-                results.append({**base, "device": device, "runtime": "torch",
-                                "precision": "fp32", "decoder": "pil+torchvision",
-                                "stage": "naive", **r, "ratio_vs_naive": 1.0})
+                naive = row(device, "torch", "fp32", "pil+torchvision", "naive",
+                            _timed(run, repeats)).rate.median
             for rt, prec in configs:
                 opts = ScanOptions(model=ref, runtime=rt, device=device, precision=prec,
                                    batch_size=batch_size, workers=workers)
                 core = build_core(opts, device)
-                cfg = {**base, "device": device, "runtime": rt,
-                       "precision": core.runtime.precision, "decoder": core.decoder.name}
+                cfg = (device, rt, core.runtime.precision, core.decoder.name)
                 try:
                     batches = list(batched(paths, batch_size))
                     if "decode" in stages:
                         log(f"{device} {rt}: decode ...")
-                        r = _timed(partial(_decode_pass, core, batches), repeats)
-                        results.append({**cfg, "stage": "decode", **r})
+                        row(*cfg, "decode", _timed(partial(_decode_pass, core, batches),
+                                                   repeats))
                     if "model" in stages:
                         log(f"{device} {rt}: model ...")
                         x = core.decoder.decode(paths[:batch_size]).images
                         reps = max(1, len(paths) // max(len(x), 1))
-                        r = _timed(partial(_model_pass, core, x, reps), repeats)
-                        results.append({**cfg, "stage": "model", **r})
+                        row(*cfg, "model", _timed(partial(_model_pass, core, x, reps), repeats))
                     if "end_to_end" in stages:
                         log(f"{device} {rt}: end to end ...")
-                        r = _timed(partial(_e2e_pass, core, paths, batch_size, tmp / "e2e.csv"),
-                                   repeats)
-                        results.append({**cfg, "stage": "end_to_end", **r})
+                        row(*cfg, "end_to_end", _timed(partial(
+                            _e2e_pass, core, paths, batch_size, tmp / "e2e.csv"), repeats))
                 finally:
                     core.decoder.close()
             for r in results:
-                if r["device"] == device and naive:
-                    r["ratio_vs_naive"] = r["images_per_s_median"] / naive
+                if r.device == device and naive:
+                    r.ratio_vs_naive = r.rate.median / naive
     _derive(results)
-    return {"machine": machine_info(), "versions": versions(),
-            "config": {"model": model, "batch_size": batch_size, "n_images": len(paths),
-                       "repeats": repeats, "precision": precision,
-                       "images": str(images) if images else "generated"},
-            "results": results}
+    return BenchResult(machine_info(), versions(), {
+        "model": model, "batch_size": batch_size, "n_images": len(paths), "repeats": repeats,
+        "precision": precision, "images": str(images) if images else "generated"}, results)
 
 
 def _configs(runtimes: list[str] | None, ref: str, device: str,
@@ -281,17 +348,17 @@ def _e2e_pass(core, paths: list[str], batch_size: int, out_path: Path) -> int:
     return n
 
 
-def _derive(results: list[dict[str, Any]]) -> None:
+def _derive(results: list[BenchRow]) -> None:
     """End to end against two bounds, for each configuration: min(decode, model) (stages that
     run side by side on their own hardware, a GPU's) and the harmonic 1 / (1/decode +
     1/model) (stages that share the same cores, a CPU's)."""
     for r in results:
-        if r["stage"] != "end_to_end":
+        if r.stage != "end_to_end":
             continue
-        same = [x["images_per_s_median"] for x in results
-                if x["device"] == r["device"] and x["runtime"] == r["runtime"]
-                and x["precision"] == r["precision"] and x["stage"] in ("decode", "model")]
+        same = [x.rate.median for x in results
+                if (x.device, x.runtime, x.precision) == (r.device, r.runtime, r.precision)
+                and x.stage in ("decode", "model")]
         if len(same) == 2:
-            r["ratio_vs_min_stage"] = r["images_per_s_median"] / min(same)
-            r["harmonic_bound"] = 1 / sum(1 / v for v in same)
-            r["ratio_vs_harmonic"] = r["images_per_s_median"] / r["harmonic_bound"]
+            r.ratio_vs_min_stage = r.rate.median / min(same)
+            r.harmonic_bound = 1 / sum(1 / v for v in same)
+            r.ratio_vs_harmonic = r.rate.median / r.harmonic_bound

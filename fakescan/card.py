@@ -74,6 +74,14 @@ def label_is_fake(label: str | None, negative_label: str = "real") -> bool:
 
 
 @dataclass(frozen=True)
+class TrainingOutcome:
+    best_epoch: int
+    epochs_completed: int
+    best_val_loss: float | None
+    valid_accuracy: float | None
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     architecture: str
@@ -121,6 +129,14 @@ class ModelCard:
 
     def is_fake(self, label: str) -> bool:
         return self.rule.is_fake(label)
+
+    # ------------------------------------------------------------------ the training record
+    @property
+    def outcome(self) -> TrainingOutcome:
+        """How the training run that made this model ended (what ``fakescan train`` prints)."""
+        t, valid = self.training, self.metrics.get("valid") or {}
+        return TrainingOutcome(int(t.get("best_epoch", 0)), int(t.get("epochs_completed", 0)),
+                               t.get("best_val_loss"), valid.get("accuracy"))
 
     # ------------------------------------------------------------------ identity
     @property

@@ -9,12 +9,31 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fakescan.scanner.summary import Summary
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo did and where it landed (``to_dict``: ``demo.json``)."""
+
+    seconds: float
+    accuracy: float
+    roc_auc: float
+    threshold: float
+    scans: dict[str, Summary]  # runtime -> its scan
+    where: dict[str, str | list[str]]  # what -> path(s)
+    steps: dict[str, Any]  # every step's own record
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.steps
+
 
 def run_demo(out: Path, *, n: int = 2000, epochs: int = 6, bench_images: int = 64,
-             log: Callable[[str], None] = print, console=None) -> dict[str, Any]:
+             log: Callable[[str], None] = print, console=None) -> DemoResult:
     from fakescan.bench import bench
     from fakescan.data.synth import make_synth
     from fakescan.export import export_onnx
@@ -46,7 +65,8 @@ def run_demo(out: Path, *, n: int = 2000, epochs: int = 6, bench_images: int = 6
         train(TrainConfig("simplecnn", data, model, recipe), console=console)
     step("3/6 eval on the test split")
     m = evaluate(str(model), data, split="test")
-    steps["eval"] = {k: m[k] for k in ("accuracy", "roc_auc", "threshold")}
+    steps["eval"] = {"accuracy": m.figures.accuracy, "roc_auc": m.figures.roc_auc,
+                     "threshold": m.threshold}
     step("4/6 export to ONNX (with parity check)")
     rep = export_onnx(model)
     steps["export"] = rep.to_dict()
@@ -54,28 +74,29 @@ def run_demo(out: Path, *, n: int = 2000, epochs: int = 6, bench_images: int = 6
         from fakescan.errors import ModelError
 
         raise ModelError(f"ONNX parity check failed: {rep.parity}")
-    scans = {}
+    scans: dict[str, Summary] = {}
     for rt in ("torch", "onnx"):
         step(f"5/6 scan {data / 'test'} with the {rt} runtime")
         dest = out / f"scan_{rt}.csv"
         s = run_scan(iter_inputs([str(data / "test")]), ScanOptions(model=str(model), runtime=rt),
                      out=str(dest), fmt="csv", overwrite=True)
-        scans[rt] = {"out": str(dest), **s.to_dict()}
-    steps["scan"] = scans
+        scans[rt] = s
+    steps["scan"] = {rt: s.to_dict() for rt, s in scans.items()}
     step("6/6 bench (decode, model, end-to-end, naive) on cpu")
     res = bench(str(model), None, ["cpu"], ["torch", "onnx"], n_images=bench_images, repeats=2)
     bench_path = out / "bench.json"
-    bench_path.write_text(json.dumps(res, indent=2) + "\n")
-    steps["bench"] = {"json": str(bench_path), "results": res["results"]}
+    bench_path.write_text(json.dumps(res.to_dict(), indent=2) + "\n")
+    steps["bench"] = {"json": str(bench_path), "results": res.to_dict()["results"]}
     steps["seconds"] = time.perf_counter() - t0
     steps["where"] = {
         "data": str(data), "model folder": str(model),
         "curves": [str(model / "loss.png"), str(model / "accuracy.png")],
         "eval": [str(model / f) for f in ("metrics.json", "confusion.png", "roc.png",
                                           "misclassified.csv", "misclassified.png")],
-        "onnx": rep["path"], "verdicts": [scans["torch"]["out"], scans["onnx"]["out"]],
+        "onnx": rep.path, "verdicts": [s.out for s in scans.values()],
         "bench": str(bench_path),
     }
     (out / "demo.json").write_text(json.dumps(steps, indent=2, default=str) + "\n")
     step("done")
-    return steps
+    return DemoResult(steps["seconds"], m.figures.accuracy or 0.0, m.figures.roc_auc or 0.0,
+                      m.threshold, scans, steps["where"], steps)

@@ -72,6 +72,35 @@ def test_one_verdict_rule_and_one_card_parser():
             assert "card.get(" not in s and "card[" not in s, f
 
 
+def _string_keyed_reads(source: str) -> list[str]:
+    """``x["key"]`` and ``x.get("key")`` in ``source`` (``os.environ`` excepted)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and \
+                isinstance(node.slice.value, str) and ast.unparse(node.value) != "os.environ":
+            found.append(ast.unparse(node))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr == "get" and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_no_string_keyed_result_dict_reaches_the_cli():
+    """The library hands the CLI objects (dataclasses with ``to_dict`` for ``--json``): no
+    command or table reads a result by string key, and no table takes a plain dict."""
+    assert _string_keyed_reads('r["path"]; m.get("roc_auc"); os.environ["X"]') == [
+        "r['path']", "m.get('roc_auc')"]  # the check itself finds what it must
+    for f in sorted((PACKAGE / "cli").glob("*.py")):
+        text = f.read_text()
+        assert not _string_keyed_reads(text), (f.name, _string_keyed_reads(text))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef):
+                for a in node.args.args:
+                    ann = ast.unparse(a.annotation) if a.annotation else ""
+                    assert not ann.startswith("dict["), (f.name, node.name, a.arg, ann)
+
+
 def _three_class_data(root: Path) -> Path:
     """real / deepfake / synthetic class folders, from synthetic faces."""
     from fakescan.data.synth import make_synth

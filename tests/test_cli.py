@@ -86,16 +86,16 @@ def test_closed_choices_fail_at_parse_time_and_help_renders_as_written():
 def test_bench_table_fits_80_columns():
     from rich.console import Console
 
+    from fakescan.bench import BenchResult, BenchRow, Machine, Rate
     from fakescan.cli.render import bench
 
-    res = {"machine": {"cpu": "AMD EPYC 9R14 96-Core Processor", "cores": 16,
-                       "gpus": ["NVIDIA H100 80GB HBM3"]}, "config": {"model": "resnet_ft"},
-           "results": [{"device": "cuda:0", "runtime": "onnx", "precision": "fp16",
-                        "decoder": "pil+torchvision", "stage": stage,
-                        "images_per_s_median": 12345.6, "images_per_s_min": 12000.0,
-                        "images_per_s_max": 12500.0, "ratio_vs_naive": 12.3,
-                        "ratio_vs_min_stage": 0.91}
-                       for stage in ("naive", "decode", "model", "end_to_end")]}
+    machine = Machine("node", "Linux", "AMD EPYC 9R14 96-Core Processor", 16, True, 16,
+                      ["NVIDIA H100 80GB HBM3"], 128.0)
+    res = BenchResult(machine, {}, {"model": "resnet_ft"}, [
+        BenchRow("resnet_ft", 128, False, 256, "cuda:0", "onnx", "fp16", "pil+torchvision",
+                 stage, Rate(12345.6, 12000.0, 12500.0, 3), ratio_vs_naive=12.3,
+                 ratio_vs_min_stage=0.91, harmonic_bound=15000.0, ratio_vs_harmonic=0.82)
+        for stage in ("naive", "decode", "model", "end_to_end")])
     c = Console(width=80, record=True)
     c.print(bench(res))
     text = c.export_text()

@@ -124,7 +124,7 @@ def test_bench_times_int8_beside_fp32_with_the_harmonic_bound(int8_model):
     from fakescan.bench import bench
 
     res = bench(str(int8_model), devices=["cpu"], n_images=16, repeats=1,
-                stages=("decode", "model", "end_to_end"))
+                stages=("decode", "model", "end_to_end")).to_dict()
     e2e = {(r["runtime"], r["precision"]): r for r in res["results"]
            if r["stage"] == "end_to_end"}
     assert ("onnx", "int8") in e2e and ("onnx", "fp32") in e2e

@@ -11,9 +11,16 @@ from rich.table import Table
 from fakescan.cli.app import rel
 
 if TYPE_CHECKING:
+    from fakescan.bench import BenchResult
+    from fakescan.calibrate import Calibration
     from fakescan.data.dedup import Duplicates
     from fakescan.data.stats import DatasetStats
+    from fakescan.demo import DemoResult
     from fakescan.nets import ArchInfo
+    from fakescan.quantize import Int8Parity
+    from fakescan.scanner.summary import Summary
+    from fakescan.train.evaluate import Evaluation
+    from fakescan.train.metrics import KindRow
 
 
 def fmt(v: Any) -> str:
@@ -62,61 +69,60 @@ def duplicates(report: Duplicates, root: Path, max_distance: int) -> Table:
     return t
 
 
-def evaluation(m: dict[str, Any], split: str) -> list[Table]:
-    how = "recalibrated now on" if m["calibrated_now"] else "from the card, calibrated on"
-    names = ", ".join(Path(d).name for d in m["dataset"].split(", "))
-    t = Table(title=f"{m['model']} on {split} of {names}  (threshold "
-                    f"{m['threshold']:.3f}, {how} {m['threshold_calibrated_on']})")
+def evaluation(m: Evaluation) -> list[Table]:
+    how = "recalibrated now on" if m.calibrated_now else "from the card, calibrated on"
+    names = ", ".join(Path(d).name for d in m.datasets)
+    split = m.split
+    t = Table(title=f"{m.model} on {split} of {names}  (threshold "
+                    f"{m.threshold:.3f}, {how} {m.threshold_calibrated_on})")
     t.add_column("metric")
     t.add_column(split, justify="right")
-    for key in ("n", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
-                "real_called_fake", "fake_called_real", "tpr_at_fpr_0.05"):
-        t.add_row(key, fmt(m["details"].get(key)))
+    f = m.figures
+    for key, v in (("n", f.n), ("accuracy", f.accuracy), ("precision", f.precision),
+                   ("recall", f.recall), ("f1", f.f1), ("roc_auc", f.roc_auc),
+                   ("average_precision", f.average_precision),
+                   ("real_called_fake", f.real_called_fake),
+                   ("fake_called_real", f.fake_called_real), ("tpr_at_fpr_0.05", f.tpr_at_fpr_05)):
+        t.add_row(key, fmt(v))
     tables = [t]
-    for key, where in (("by_kind", split), ("ood_by_kind", "the other sources")):
-        if m.get(key):
-            tables.append(by_kind(m[key], where))
-    if m.get("cross_source"):
+    for rows, where in ((m.by_kind, split), (m.ood_by_kind, "the other sources")):
+        if rows:
+            tables.append(by_kind(rows, where))
+    if sources := m.other_sources:
         ct = Table(title="other sources (at the same threshold)")
         ct.add_column("dataset", overflow="fold")
         for col in ("n", "acc", "AUC", "real→fake", "fakes found", "TPR@5%"):
             ct.add_column(col, justify="right")
-        keys = ("n", "accuracy", "roc_auc", "real_called_fake", "fakes_detected",
-                "tpr_at_fpr_0.05")
-        rows = list(m["cross_source"].items()) + [("worst", m["ood_worst"])]
-        for k, (name, r) in enumerate(rows):
-            ct.add_row(name, *[fmt(r.get(x)) for x in keys], end_section=k == len(rows) - 2)
+        for k, r in enumerate(sources):
+            ct.add_row(r.name, *[fmt(x) for x in (r.n, r.accuracy, r.roc_auc,
+                                                   r.real_called_fake, r.fakes_detected,
+                                                   r.tpr_at_fpr_05)],
+                       end_section=k == len(sources) - 2)
         tables.append(ct)
-    for name, rows_ in m.get("robustness", {}).items():
+    for name, sweep in m.robustness.items():
         rt = Table(title=f"robustness on {name}")
         for col in ("perturbation", "accuracy", "roc_auc", "tpr_at_fpr_0.05",
                     "real_called_fake"):
             rt.add_column(col, justify="left" if col == "perturbation" else "right")
-        for r in rows_:
-            rt.add_row(r["perturbation"], *[fmt(r[k]) for k in ("accuracy", "roc_auc",
-                                                              "tpr_at_fpr_0.05",
-                                                              "real_called_fake")])
+        for r in sweep:
+            rt.add_row(r.perturbation, *[fmt(x) for x in (r.accuracy, r.roc_auc,
+                                                          r.tpr_at_fpr_05, r.real_called_fake)])
         tables.append(rt)
     return tables
 
 
-def by_kind(rows: dict[str, dict[str, Any]], where: str) -> Table:
+def by_kind(rows: list[KindRow], where: str) -> Table:
     """Fakes found per kind (GAN, diffusion, face swap, ...) and reals called fake."""
     t = Table(title=f"by kind of fake, on {where}")
     for col in ("kind", "images", "found / called fake", "ROC-AUC", "worst source"):
         t.add_column(col, justify="left" if col == "kind" else "right")
-    for kind, r in rows.items():
-        if kind == "real":
-            continue
-        t.add_row(kind, f"{r['fakes']:,}", fmt(r["fakes_detected"]), fmt(r.get("roc_auc")), "")
-    if "real" in rows:
-        r = rows["real"]
-        t.add_row("real", f"{r['reals']:,}", fmt(r["real_called_fake"]), "",
-                  fmt(r["worst_source_real_called_fake"]))
+    for r in rows:
+        t.add_row(r.kind, f"{r.images:,}", fmt(r.found), fmt(r.roc_auc) if r.kind != "real"
+                  else "", fmt(r.worst_source) if r.kind == "real" else "")
     return t
 
 
-def int8_parity(par) -> Table:
+def int8_parity(par: Int8Parity) -> Table:
     """int8 against fp32, per labelled source."""
     from fakescan.quantize import MAX_AUC_DELTA, MIN_AGREEMENT
 
@@ -130,7 +136,7 @@ def int8_parity(par) -> Table:
     return t
 
 
-def calibration(cal) -> Table:
+def calibration(cal: Calibration) -> Table:
     t = Table(title=f"threshold {cal.threshold_before:.4f} -> {cal.threshold:.4f}",
               caption=f"{cal.model}, max {100 * cal.max_fpr:g}% called fake per folder")
     for col, just in (("folder", "left"), ("scored", "right"), ("skipped", "right"),
@@ -143,7 +149,7 @@ def calibration(cal) -> Table:
     return t
 
 
-def scan_summary(s, out_path: str, log: str | None) -> Table:
+def scan_summary(s: Summary, out_path: str, log: str | None) -> Table:
     t = Table(title="scan summary", show_header=False)
     t.add_column("key")
     t.add_column("value", justify="right")
@@ -165,13 +171,13 @@ def scan_summary(s, out_path: str, log: str | None) -> Table:
     return t
 
 
-def bench(res: dict[str, Any]) -> Table:
+def bench(res: BenchResult) -> Table:
     """Abbreviated headers so the table fits 80 columns; the JSON has every field."""
-    m = res["machine"]
+    m = res.machine
     from rich import box
 
-    t = Table(title=f"fakescan bench: {res['config']['model']} on {m['cpu']} ({m['cores']} "
-                    f"cores{', ' + ', '.join(m['gpus']) if m['gpus'] else ''})",
+    t = Table(title=f"fakescan bench: {res.model} on {m.cpu} ({m.cores} "
+                    f"cores{', ' + ', '.join(m.gpus) if m.gpus else ''})",
               caption="img/s: median of the timed passes (spread: half the min-max range); "
                       "×naive: vs the seeds' way (PIL + torchvision + fp32 eager); ×min: end "
                       "to end vs min(decode, model); ×hb: vs 1/(1/decode + 1/model), the "
@@ -183,15 +189,13 @@ def bench(res: dict[str, Any]) -> Table:
                       ("×hb", "right")):
         t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     short = {"pil+torchvision": "pil+tv", "end_to_end": "e2e"}
-    for r in res["results"]:
-        t.add_row(r["device"], r["runtime"], r["precision"],
-                  short.get(r["decoder"], r["decoder"]), short.get(r["stage"], r["stage"]),
-                  _rate(r["images_per_s_median"]),
-                  f"±{50 * (r['images_per_s_max'] - r['images_per_s_min']) / med:.0f}%"
-                  if (med := r["images_per_s_median"]) else "-",
-                  f"{r['ratio_vs_naive']:.2f}" if r.get("ratio_vs_naive") else "-",
-                  f"{r['ratio_vs_min_stage']:.2f}" if "ratio_vs_min_stage" in r else "-",
-                  f"{r['ratio_vs_harmonic']:.2f}" if "ratio_vs_harmonic" in r else "-")
+    for r in res.results:
+        med = r.rate.median
+        t.add_row(r.device, r.runtime, r.precision, short.get(r.decoder, r.decoder),
+                  short.get(r.stage, r.stage), _rate(med),
+                  f"±{50 * (r.rate.max - r.rate.min) / med:.0f}%" if med else "-",
+                  *(f"{x:.2f}" if x else "-" for x in (r.ratio_vs_naive, r.ratio_vs_min_stage,
+                                                       r.ratio_vs_harmonic)))
     return t
 
 
@@ -199,16 +203,15 @@ def _rate(v: float) -> str:
     return f"{v:,.0f}" if v >= 1000 else f"{v:.1f}"
 
 
-def demo(r: dict[str, Any]) -> Table:
-    t = Table(title=f"fakescan demo: done in {r['seconds']:.0f} s", show_header=False)
+def demo(r: DemoResult) -> Table:
+    t = Table(title=f"fakescan demo: done in {r.seconds:.0f} s", show_header=False)
     t.add_column("what")
     t.add_column("where / figure")
-    e = r["eval"]
-    t.add_row("test accuracy / ROC-AUC", f"{e['accuracy']:.4f} / {e['roc_auc']:.4f} "
-              f"(threshold {e['threshold']:.3f})")
-    for rt, s in r["scan"].items():
-        t.add_row(f"scan ({rt})", f"{s['out']}: {s['scanned']} rows, {s['fake']} fake, "
-                  f"{s['errors']} errors, {s['images_per_s']:.0f} img/s")
-    for k, v in r["where"].items():
+    t.add_row("test accuracy / ROC-AUC", f"{r.accuracy:.4f} / {r.roc_auc:.4f} "
+              f"(threshold {r.threshold:.3f})")
+    for rt, s in r.scans.items():
+        t.add_row(f"scan ({rt})", f"{s.out}: {s.scanned} rows, {s.fake} fake, "
+                  f"{s.errors} errors, {s.images_per_s:.0f} img/s")
+    for k, v in r.where.items():
         t.add_row(k, "\n".join(v) if isinstance(v, list) else str(v))
     return t

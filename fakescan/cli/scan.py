@@ -104,7 +104,7 @@ def scan_cmd(
 
     from fakescan.errors import UsageError
     from fakescan.scanner.driver import run_scan
-    from fakescan.scanner.guard import quiet_process
+    from fakescan.scanner.guard import Quieted, quiet_process
     from fakescan.scanner.inputs import iter_inputs
     from fakescan.scanner.options import ScanOptions
     from fakescan.scanner.output import format_for
@@ -142,9 +142,9 @@ def scan_cmd(
                             rate=s.images_per_s)
 
         log_path = (out_path if out_path != "-" else "fakescan-scan") + ".log"
-        with contextlib.nullcontext({"log": None}) if verbose else quiet_process(
+        with contextlib.nullcontext(Quieted()) if verbose else quiet_process(
                 log_path) as noise:
             s = run_scan(paths, opts, out=out_path, fmt=fmt_name, resume=resume,
                          overwrite=overwrite, on_rows=on_rows)
-    report.print(render.scan_summary(s, out_path, noise["log"]))
+    report.print(render.scan_summary(s, out_path, noise.log))
     raise typer.Exit(s.exit_code)

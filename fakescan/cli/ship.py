@@ -102,7 +102,7 @@ def bench_cmd(
                 repeats, workers, log=lambda s: err.print(s, highlight=False))
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(res, indent=2) + "\n")
+        json_path.write_text(json.dumps(res.to_dict(), indent=2) + "\n")
     out.print(render.bench(res))
     if json_path:
         out.print(f"wrote {json_path}", highlight=False)

@@ -150,10 +150,10 @@ def train_cmd(
         ratios=check_ratios(ratios), resume_epochs=epochs, groups=groups,
     )
     card = train(cfg, console=err)
-    t = card.training
+    t = card.outcome
     out.print(
-        f"model folder: {cfg.out}  (best epoch {t['best_epoch']} of {t['epochs_completed']}, "
-        f"val loss {t['best_val_loss']:.4f}, val acc {card.metrics['valid']['accuracy']:.4f}, "
+        f"model folder: {cfg.out}  (best epoch {t.best_epoch} of {t.epochs_completed}, "
+        f"val loss {render.fmt(t.best_val_loss)}, val acc {render.fmt(t.valid_accuracy)}, "
         f"threshold {card.threshold:.3f})",
         highlight=False,
     )
@@ -199,13 +199,13 @@ def eval_cmd(
                  precision=str(precision), batch_size=batch_size, robustness=robustness,
                  max_fpr=max_fpr, calibrate=calibrate, out=out_dir, groups=groups)
     if json_out:
-        print_json(m)
+        print_json(m.to_dict())
         return
-    for t in render.evaluation(m, split):
+    for t in render.evaluation(m):
         out.print(t)
-    note = " (and the new threshold into the model's card)" if m["calibrated_now"] else ""
+    note = " (and the new threshold into the model's card)" if m.calibrated_now else ""
     out.print(f"wrote metrics.json, confusion.png, roc.png, misclassified.csv/.png to "
-              f"{m['written_to']}{note}", highlight=False)
+              f"{m.written_to}{note}", highlight=False)
 
 
 @app.command("calibrate")

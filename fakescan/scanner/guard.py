@@ -22,6 +22,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from fakescan.scanner.formats import looks_whole
@@ -135,12 +136,19 @@ def guarded(fn: Callable[[str, Any], Any], path: str, ctx: Any,
     return value, error, _warning_text(caught, native)
 
 
+@dataclass
+class Quieted:
+    """Where ``quiet_process`` kept the messages it caught (None: there were none)."""
+
+    log: str | None = None
+
+
 @contextlib.contextmanager
-def quiet_process(log_path: str) -> Iterator[dict[str, Any]]:
+def quiet_process(log_path: str) -> Iterator[Quieted]:
     """Warnings and native messages of this process go to ``log_path`` (kept only if
     something was written); Python's ``sys.stderr`` - the progress bar, error messages - stays
-    on the terminal. Yields a dict whose ``"log"`` is the path when it was kept."""
-    state: dict[str, Any] = {"log": None}
+    on the terminal. Yields a ``Quieted`` whose ``log`` is the path when it was kept."""
+    state = Quieted()
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -180,6 +188,6 @@ def quiet_process(log_path: str) -> Iterator[dict[str, Any]]:
         log.close()
         if size:
             os.replace(log_path + ".tmp", log_path)
-            state["log"] = log_path
+            state.log = log_path
         else:
             os.unlink(log_path + ".tmp")

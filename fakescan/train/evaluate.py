@@ -17,6 +17,7 @@ import csv
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,11 @@ from fakescan.train import plots
 from fakescan.train.data import ImageSamples, make_loader
 from fakescan.train.fit import predict_probs
 from fakescan.train.metrics import (
+    KindRow,
     calibrate_threshold,
     calibration_label,
     classification_report,
+    kind_rows,
     per_kind,
     per_source,
     roc_curve,
@@ -45,6 +48,107 @@ CROSS_SOURCE_KEYS = ("n", "accuracy", "roc_auc", "real_called_fake", "fakes_dete
                      "tpr_at_fpr_0.05")
 WORST = {"accuracy": min, "roc_auc": min, "real_called_fake": max, "fakes_detected": min,
          "tpr_at_fpr_0.05": min}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The headline figures of one classification report (positive class: fake)."""
+
+    n: int
+    accuracy: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    roc_auc: float | None
+    average_precision: float | None
+    real_called_fake: float | None
+    fake_called_real: float | None
+    tpr_at_fpr_05: float | None  # "tpr_at_fpr_0.05" in the JSON
+
+    @classmethod
+    def of(cls, rep: dict[str, Any]) -> Figures:
+        return cls(**{f: rep.get(f) for f in ("n", "accuracy", "precision", "recall", "f1",
+                                              "roc_auc", "average_precision",
+                                              "real_called_fake", "fake_called_real")},
+                   tpr_at_fpr_05=rep.get("tpr_at_fpr_0.05"))
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One dataset from another source (or the worst of them, column by column)."""
+
+    name: str
+    n: int
+    accuracy: float | None
+    roc_auc: float | None
+    real_called_fake: float | None
+    fakes_detected: float | None
+    tpr_at_fpr_05: float | None
+
+    @classmethod
+    def of(cls, name: str, row: dict[str, Any]) -> SourceRow:
+        return cls(name, row["n"], row.get("accuracy"), row.get("roc_auc"),
+                   row.get("real_called_fake"), row.get("fakes_detected"),
+                   row.get("tpr_at_fpr_0.05"))
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """The figures under one perturbation of the decoded images."""
+
+    perturbation: str
+    accuracy: float | None
+    roc_auc: float | None
+    tpr_at_fpr_05: float | None
+    real_called_fake: float | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``evaluate`` measured: ``to_dict()`` is ``metrics.json`` (and ``--json``); the
+    properties are the typed rows a reader shows."""
+
+    metrics: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.metrics
+
+    model = property(lambda self: self.metrics["model"])
+    split = property(lambda self: self.metrics["split"])
+    threshold = property(lambda self: self.metrics["threshold"])
+    threshold_calibrated_on = property(lambda self: self.metrics["threshold_calibrated_on"])
+    calibrated_now = property(lambda self: self.metrics["calibrated_now"])
+    written_to = property(lambda self: self.metrics["written_to"])
+
+    @property
+    def datasets(self) -> list[str]:
+        return self.metrics["dataset"].split(", ")
+
+    @property
+    def figures(self) -> Figures:
+        return Figures.of(self.metrics["details"])
+
+    @property
+    def by_kind(self) -> list[KindRow]:
+        return kind_rows(self.metrics.get("by_kind") or {})
+
+    @property
+    def ood_by_kind(self) -> list[KindRow]:
+        return kind_rows(self.metrics.get("ood_by_kind") or {})
+
+    @property
+    def other_sources(self) -> list[SourceRow]:
+        """Each ``--ood`` dataset, then ``worst`` (empty without any)."""
+        rows = self.metrics.get("cross_source") or {}
+        return [SourceRow.of(k, r) for k, r in rows.items()] + (
+            [SourceRow.of("worst", self.metrics["ood_worst"])] if rows else [])
+
+    @property
+    def robustness(self) -> dict[str, list[SweepRow]]:
+        return {name: [SweepRow(r["perturbation"], r["accuracy"], r["roc_auc"],
+                                r.get("tpr_at_fpr_0.05"), r.get("real_called_fake"))
+                       for r in rows]
+                for name, rows in (self.metrics.get("robustness") or {}).items()}
 
 
 def score_samples(lm, samples, device, dtype, batch_size, workers, perturb=None):
@@ -109,9 +213,9 @@ def evaluate(
     calibrate: bool = False,
     out: Path | None = None,
     groups: Path | None = None,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Evaluate a model; writes ``metrics.json`` and figures (into the model folder, or
-    ``out``) and returns the metrics.
+    ``out``) and returns what it measured.
 
     Args:
         data: dataset(s) whose ``split`` is evaluated; default: the sources the model was
@@ -259,7 +363,7 @@ def evaluate(
 
     if valid_report is not None:  # asked for: the new threshold is what scans will use
         card.replace(threshold=threshold, threshold_calibrated_on=calibrated_on).save(lm.folder)
-    return json_safe(metrics)
+    return Evaluation(json_safe(metrics))
 
 
 def _nan(v: Any) -> bool:

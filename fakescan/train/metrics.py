@@ -8,6 +8,7 @@ scan, eval and export share.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -215,3 +216,26 @@ def per_kind(y: np.ndarray, score: np.ndarray, sources: np.ndarray, kind_of: dic
                        "real_called_fake": float((score[y == 0] >= threshold).mean()),
                        "worst_source_real_called_fake": worst}
     return out
+
+
+@dataclass(frozen=True)
+class KindRow:
+    """One row of a ``per_kind`` table: a kind of fake (images, share found, ROC-AUC), or the
+    reals (images, share called fake, the worst source's share)."""
+
+    kind: str
+    images: int
+    found: float | None  # fakes detected; for ``real``: reals called fake
+    roc_auc: float | None = None
+    worst_source: float | None = None  # ``real`` only
+
+
+def kind_rows(by_kind: dict[str, dict[str, Any]]) -> list[KindRow]:
+    """``per_kind``'s figures as rows: the kinds of fake, then the reals."""
+    rows = [KindRow(k, r["fakes"], r["fakes_detected"], r.get("roc_auc"))
+            for k, r in by_kind.items() if k != "real"]
+    if "real" in by_kind:
+        r = by_kind["real"]
+        rows.append(KindRow("real", r["reals"], r["real_called_fake"],
+                            worst_source=r["worst_source_real_called_fake"]))
+    return rows
