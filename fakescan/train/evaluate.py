@@ -228,6 +228,65 @@ def evaluate(
     """
     lm = load_model(model_ref)
     card = lm.card
+    datas, ds = _evaluated_data(card, data, split, ratios, seed, groups)
+    oods = [] if ood is None else (list(ood) if isinstance(ood, list | tuple) else [ood])
+    dev = pick_device(device)
+    dtype = pick_dtype(dev, precision)
+    lm.model.to(dev)
+    dest = _writable_out(lm.folder, out, card.name)
+
+    def score(samples, perturb=None):
+        return score_samples(lm, samples, dev, dtype, batch_size, workers, perturb=perturb)
+
+    threshold, calibrated_on, valid_report = card.threshold, card.threshold_calibrated_on, None
+    if (calibrate or max_fpr is not None) and "valid" in ds.splits and split != "valid":
+        threshold, calibrated_on, valid_report = _recalibrate(
+            card, score, ds.splits["valid"], max_fpr, datas)
+
+    samples = known_samples(ds.splits[split], card.labels, strict=True)
+    probs, targets, loss = score(samples)
+    report = classification_report(probs, targets, card, threshold)
+    report["loss"] = loss
+    y, pf = (targets != card.negative_index).astype(int), card.p_fake(probs)
+    groups_ = np.array([s.source for s in samples])
+    if len(set(groups_.tolist())) > 1:
+        report["by_source"] = per_source(y, pf, groups_, threshold)
+    report["by_kind"] = per_kind(y, pf, groups_, source_kinds(ds), threshold)
+    curves = {split: _curve(card, probs, targets, report["roc_auc"])}
+    _error_analysis(card, samples, probs, targets, threshold, split, dest)
+    plots.confusion(report["confusion_matrix"], card.labels, dest / "confusion.png",
+                    f"{card.name} on {split} (threshold {threshold:.3f})")
+
+    metrics: dict[str, Any] = {
+        **{k: report[k] for k in ("accuracy", "precision", "recall", "f1", "roc_auc",
+                                  "average_precision", "threshold", "confusion_matrix",
+                                  "by_kind")},
+        "model": card.name,
+        "dataset": ", ".join(str(d) for d in datas),
+        "split": split,
+        "threshold_calibrated_on": calibrated_on,
+        "calibrated_now": valid_report is not None,
+        "details": report,
+    }
+    if valid_report is not None:
+        metrics["valid"] = valid_report
+    ood_samples = _other_sources(card, score, oods, threshold, dest, curves, metrics)
+    plots.roc(curves, dest / "roc.png", f"{card.name}: ROC (positive class: fake)")
+    if robustness:
+        sets = {split: (samples, report), **{f"OOD {k}": (v, metrics["ood"][k])
+                                             for k, v in ood_samples.items()}}
+        metrics["robustness"] = _robustness(card, score, sets, threshold, dest)
+    metrics["written_to"] = str(dest)
+    (dest / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2) + "\n")
+
+    if valid_report is not None:  # asked for: the new threshold is what scans will use
+        card.replace(threshold=threshold, threshold_calibrated_on=calibrated_on).save(lm.folder)
+    return Evaluation(json_safe(metrics))
+
+
+def _evaluated_data(card, data, split: str, ratios, seed, groups):
+    """The datasets to evaluate (default: the card's training sources) split as the model's
+    training split them: same ratios, seed, kept classes and groups unless told otherwise."""
     card_data = card.data
     if data is None:
         data = [Path(s["path"]) for s in card_data.get("sources", [])] or (
@@ -235,7 +294,6 @@ def evaluate(
         if not data:
             raise UsageError("the model's card names no training data: name the data to evaluate")
     datas = list(data) if isinstance(data, list | tuple) else [Path(data)]
-    oods = [] if ood is None else (list(ood) if isinstance(ood, list | tuple) else [ood])
     ratios = ratios or tuple(card_data.get("ratios", DEFAULT_RATIOS))  # the training split
     seed = card_data.get("seed", 0) if seed is None else seed
     kept = tuple(card_data["classes_kept"]) if card_data.get("classes_kept") else None
@@ -246,124 +304,101 @@ def evaluate(
     if split not in ds.splits:
         raise UsageError(f"{', '.join(map(str, datas))} has no '{split}' split (it has: "
                          f"{', '.join(ds.splits)})")
-    dev = pick_device(device)
-    dtype = pick_dtype(dev, precision)
-    lm.model.to(dev)
-    labels = lm.card.labels
+    return datas, ds
+
+
+def _recalibrate(card, score, valid: list[Sample], max_fpr: float | None, datas: list[Path]):
+    """A new threshold from the validation split: (threshold, how it was chosen, the
+    validation report at it)."""
     neg = card.negative_index
-    dest = _writable_out(lm.folder, out, lm.card.name)
+    vs = known_samples(valid, card.labels, strict=True)
+    vp, vt, _ = score(vs)
+    if max_fpr is None:
+        max_fpr = card.recipe.get("max_fpr")
+    groups = np.array([s.source for s in vs])
+    n_src = len(set(groups.tolist()))
+    if max_fpr is None and len(set((vt != neg).tolist())) < 2:
+        raise UsageError("the validation split holds one class: a threshold from reals "
+                         "alone needs a false-alarm bound (max_fpr)")
+    threshold = calibrate_threshold((vt != neg).astype(int), card.p_fake(vp), max_fpr,
+                                    groups if n_src > 1 else None)
+    calibrated_on = calibration_label(max_fpr, n_src) + f" of {source_name(datas[0])}" + (
+        f" and {len(datas) - 1} more" if len(datas) > 1 else "")
+    return threshold, calibrated_on, classification_report(vp, vt, card, threshold)
 
-    threshold = card.threshold
-    calibrated_on = card.threshold_calibrated_on
-    valid_report = None
-    if (calibrate or max_fpr is not None) and "valid" in ds.splits and split != "valid":
-        vs = known_samples(ds.splits["valid"], labels, strict=True)
-        vp, vt, _ = score_samples(lm, vs, dev, dtype, batch_size, workers)
-        if max_fpr is None:
-            max_fpr = card.recipe.get("max_fpr")
-        groups = np.array([s.source for s in vs])
-        n_src = len(set(groups.tolist()))
-        if max_fpr is None and len(set((vt != neg).tolist())) < 2:
-            raise UsageError("the validation split holds one class: a threshold from reals "
-                             "alone needs a false-alarm bound (max_fpr)")
-        threshold = calibrate_threshold((vt != neg).astype(int), card.p_fake(vp), max_fpr,
-                                        groups if n_src > 1 else None)
-        calibrated_on = calibration_label(max_fpr, n_src) + f" of {source_name(datas[0])}" + (
-            f" and {len(datas) - 1} more" if len(datas) > 1 else "")
-        valid_report = classification_report(vp, vt, card, threshold)
 
-    samples = known_samples(ds.splits[split], labels, strict=True)
-    probs, targets, loss = score_samples(lm, samples, dev, dtype, batch_size, workers)
-    report = classification_report(probs, targets, card, threshold)
-    report["loss"] = loss
-    pf = card.p_fake(probs)
-    groups = np.array([s.source for s in samples])
-    if len(set(groups.tolist())) > 1:
-        report["by_source"] = per_source((targets != neg).astype(int), pf, groups, threshold)
-    report["by_kind"] = per_kind((targets != neg).astype(int), pf, groups, source_kinds(ds),
-                                 threshold)
-    curves = {split: _curve(card, probs, targets, report["roc_auc"])}
-
-    # Error analysis: misclassified list (most confident mistakes first) and thumbnail grid.
+def _error_analysis(card, samples, probs, targets, threshold: float, split: str,
+                    dest: Path) -> None:
+    """The misclassified images, most confident mistakes first: a CSV and a thumbnail grid."""
+    labels = card.labels
     pred = card.verdict(probs, threshold)
     wrong = [
         {"path": str(s.path), "true": labels[t], "pred": labels[p], "p_fake": float(f)}
-        for s, t, p, f in zip(samples, targets, pred, pf, strict=True) if t != p
+        for s, t, p, f in zip(samples, targets, pred, card.p_fake(probs), strict=True)
+        if t != p
     ]
     wrong.sort(key=lambda r: -abs(r["p_fake"] - threshold))
     with open(dest / "misclassified.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["path", "true", "pred", "p_fake"])
         w.writeheader()
         w.writerows(wrong)
-    title = f"{lm.card.name}: misclassified on {split} ({len(wrong)} of {len(samples)})"
+    title = f"{card.name}: misclassified on {split} ({len(wrong)} of {len(samples)})"
     plots.misclassified_grid(wrong, dest / "misclassified.png", title,
                              preprocess=card.preprocess)
-    plots.confusion(report["confusion_matrix"], labels, dest / "confusion.png",
-                    f"{lm.card.name} on {split} (threshold {threshold:.3f})")
 
-    metrics: dict[str, Any] = {
-        **{k: report[k] for k in ("accuracy", "precision", "recall", "f1", "roc_auc",
-                                  "average_precision", "threshold", "confusion_matrix",
-                                  "by_kind")},
-        "model": lm.card.name,
-        "dataset": ", ".join(str(d) for d in datas),
-        "split": split,
-        "threshold_calibrated_on": calibrated_on,
-        "calibrated_now": valid_report is not None,
-        "details": report,
-    }
-    if valid_report is not None:
-        metrics["valid"] = valid_report
+
+def _other_sources(card, score, oods: list[Path], threshold: float, dest: Path,
+                   curves: dict, metrics: dict[str, Any]) -> dict[str, list[Sample]]:
+    """Each ``--ood`` dataset whole, at ``threshold``: its report, its cross-source row, the
+    worst row and the pooled figures by kind go into ``metrics``; returns their samples."""
     ood_samples: dict[str, list[Sample]] = {}
-    if oods:
-        metrics["ood"], rows = {}, {}
-        pooled: list[tuple[np.ndarray, np.ndarray, str]] = []
-        for path in oods:
-            name = source_name(path)
-            while name in ood_samples:
-                name += "'"
-            ods = load_sources([path], ratios=None, min_classes=1)
-            smp = known_samples(ods.samples(), labels, strict=False)
-            op, ot, oloss = score_samples(lm, smp, dev, dtype, batch_size, workers)
-            orep = classification_report(op, ot, card, threshold)
-            orep.update(loss=oloss, dataset=str(ods.root), kind=fake_kind(path))
-            pooled.append(((ot != neg).astype(int), card.p_fake(op), name))
-            metrics["ood"][name] = orep
-            rows[name] = cross_source_row(orep)
-            ood_samples[name] = smp
-            if not _nan(orep["roc_auc"]):
-                curves[f"OOD {name}"] = _curve(card, op, ot, orep["roc_auc"])
-            plots.confusion(orep["confusion_matrix"], labels, dest / f"confusion_ood_{name}.png",
-                            f"{lm.card.name} on OOD {name}")
-        metrics["cross_source"] = rows
-        metrics["ood_worst"] = worst_row(rows)
-        metrics["ood_by_kind"] = per_kind(
-            np.concatenate([y for y, _, _ in pooled]), np.concatenate([f for _, f, _ in pooled]),
-            np.concatenate([np.full(len(y), n) for y, _, n in pooled]),
-            {n: metrics["ood"][n]["kind"] for _, _, n in pooled}, threshold)
-    plots.roc(curves, dest / "roc.png", f"{lm.card.name}: ROC (positive class: fake)")
-    if robustness:
-        from fakescan.train.robustness import SWEEP
+    if not oods:
+        return ood_samples
+    neg = card.negative_index
+    metrics["ood"], rows = {}, {}
+    pooled: list[tuple[np.ndarray, np.ndarray, str]] = []
+    for path in oods:
+        name = source_name(path)
+        while name in ood_samples:
+            name += "'"
+        ods = load_sources([path], ratios=None, min_classes=1)
+        smp = known_samples(ods.samples(), card.labels, strict=False)
+        op, ot, oloss = score(smp)
+        orep = classification_report(op, ot, card, threshold)
+        orep.update(loss=oloss, dataset=str(ods.root), kind=fake_kind(path))
+        pooled.append(((ot != neg).astype(int), card.p_fake(op), name))
+        metrics["ood"][name] = orep
+        rows[name] = cross_source_row(orep)
+        ood_samples[name] = smp
+        if not _nan(orep["roc_auc"]):
+            curves[f"OOD {name}"] = _curve(card, op, ot, orep["roc_auc"])
+        plots.confusion(orep["confusion_matrix"], card.labels,
+                        dest / f"confusion_ood_{name}.png", f"{card.name} on OOD {name}")
+    metrics["cross_source"] = rows
+    metrics["ood_worst"] = worst_row(rows)
+    metrics["ood_by_kind"] = per_kind(
+        np.concatenate([y for y, _, _ in pooled]), np.concatenate([f for _, f, _ in pooled]),
+        np.concatenate([np.full(len(y), n) for y, _, n in pooled]),
+        {n: metrics["ood"][n]["kind"] for _, _, n in pooled}, threshold)
+    return ood_samples
 
-        sets = {split: samples, **{f"OOD {k}": v for k, v in ood_samples.items()}}
-        sweep: dict[str, list[dict[str, Any]]] = {}
-        for name, smp in sets.items():
-            base = metrics["details"] if name == split else metrics["ood"][name[4:]]
-            rows_ = [_sweep_row("none", base)]
-            for pert in SWEEP:
-                pp_, pt_, _ = score_samples(lm, smp, dev, dtype, batch_size, workers, perturb=pert)
-                rows_.append(_sweep_row(pert.name, classification_report(pp_, pt_, card,
-                                                                         threshold)))
-            sweep[name] = rows_
-        metrics["robustness"] = sweep
-        plots.robustness(sweep, dest / "robustness.png",
-                         f"{lm.card.name}: robustness (threshold {threshold:.3f})")
-    metrics["written_to"] = str(dest)
-    (dest / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2) + "\n")
 
-    if valid_report is not None:  # asked for: the new threshold is what scans will use
-        card.replace(threshold=threshold, threshold_calibrated_on=calibrated_on).save(lm.folder)
-    return Evaluation(json_safe(metrics))
+def _robustness(card, score, sets: dict[str, tuple[list[Sample], dict[str, Any]]],
+                threshold: float, dest: Path) -> dict[str, list[dict[str, Any]]]:
+    """The figures of each set under each perturbation of ``robustness.SWEEP`` (``none``:
+    its report as measured), and the plot."""
+    from fakescan.train.robustness import SWEEP
+
+    sweep: dict[str, list[dict[str, Any]]] = {}
+    for name, (smp, base) in sets.items():
+        rows_ = [_sweep_row("none", base)]
+        for pert in SWEEP:
+            pp_, pt_, _ = score(smp, perturb=pert)
+            rows_.append(_sweep_row(pert.name, classification_report(pp_, pt_, card, threshold)))
+        sweep[name] = rows_
+    plots.robustness(sweep, dest / "robustness.png",
+                     f"{card.name}: robustness (threshold {threshold:.3f})")
+    return sweep
 
 
 def _nan(v: Any) -> bool:
