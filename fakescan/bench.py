@@ -241,7 +241,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
     """Images per second of each stage (decode, model, end to end) per device and runtime,
     beside the naive baseline measured in the same run."""
     from fakescan.device import parse_devices
-    from fakescan.scanner.core import batched, build_core
+    from fakescan.scanner.core import build_core
     from fakescan.scanner.options import ScanOptions
     from fakescan.store import versions
 
@@ -250,16 +250,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
     with tempfile.TemporaryDirectory(prefix="fakescan-bench-") as tmpd:
         tmp = Path(tmpd)
         ref, random_weights = model_or_random(model, tmp)
-        if images is None:
-            log(f"generating {n_images} JPEG faces (256-600 px) ...")
-            paths = make_bench_images(tmp / "images", n_images, workers=os.cpu_count() or 1)
-        else:
-            from fakescan.scanner.inputs import iter_inputs
-
-            paths = [p for p, _ in zip(iter_inputs([str(images)]), range(n_images),
-                                       strict=False)]
-            if not paths:
-                raise UsageError(f"{images}: no image files")
+        paths = _bench_paths(images, n_images, tmp, log)
         base = {"model": Path(ref).name, "n_images": len(paths),
                 "random_weights": random_weights, "batch_size": batch_size}
 
@@ -282,22 +273,12 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
                 opts = ScanOptions(model=ref, runtime=rt, device=device, precision=prec,
                                    batch_size=batch_size, workers=workers)
                 core = build_core(opts, device)
-                cfg = (device, rt, core.runtime.precision, core.decoder.name)
                 try:
-                    batches = list(batched(paths, batch_size))
-                    if "decode" in stages:
-                        log(f"{device} {rt}: decode ...")
-                        row(*cfg, "decode", _timed(partial(_decode_pass, core, batches),
-                                                   repeats))
-                    if "model" in stages:
-                        log(f"{device} {rt}: model ...")
-                        x = core.decoder.decode(paths[:batch_size]).images
-                        reps = max(1, len(paths) // max(len(x), 1))
-                        row(*cfg, "model", _timed(partial(_model_pass, core, x, reps), repeats))
-                    if "end_to_end" in stages:
-                        log(f"{device} {rt}: end to end ...")
-                        row(*cfg, "end_to_end", _timed(partial(
-                            _e2e_pass, core, paths, batch_size, tmp / "e2e.csv"), repeats))
+                    for stage in ("decode", "model", "end_to_end"):
+                        if stage in stages:
+                            log(f"{device} {rt}: {stage.replace('_', ' ')} ...")
+                            row(device, rt, core.runtime.precision, core.decoder.name, stage,
+                                _timed(_pass(stage, core, paths, batch_size, tmp), repeats))
                 finally:
                     core.decoder.close()
             for r in results:
@@ -307,6 +288,34 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
     return BenchResult(machine_info(), versions(), {
         "model": model, "batch_size": batch_size, "n_images": len(paths), "repeats": repeats,
         "precision": precision, "images": str(images) if images else "generated"}, results)
+
+
+def _bench_paths(images: Path | None, n: int, tmp: Path,
+                 log: Callable[[str], None]) -> list[str]:
+    """The first ``n`` images of ``images``, else ``n`` generated JPEG faces."""
+    if images is None:
+        log(f"generating {n} JPEG faces (256-600 px) ...")
+        return make_bench_images(tmp / "images", n, workers=os.cpu_count() or 1)
+    from fakescan.scanner.inputs import iter_inputs
+
+    paths = [p for p, _ in zip(iter_inputs([str(images)]), range(n), strict=False)]
+    if not paths:
+        raise UsageError(f"{images}: no image files")
+    return paths
+
+
+def _pass(stage: str, core, paths: list[str], batch_size: int,
+          tmp: Path) -> Callable[[], int]:
+    """One timed pass of ``stage``: decode every image, run the model on one decoded batch as
+    many times as there are batches, or scan end to end; each returns the images done."""
+    from fakescan.scanner.core import batched
+
+    if stage == "decode":
+        return partial(_decode_pass, core, list(batched(paths, batch_size)))
+    if stage == "model":
+        x = core.decoder.decode(paths[:batch_size]).images
+        return partial(_model_pass, core, x, max(1, len(paths) // max(len(x), 1)))
+    return partial(_e2e_pass, core, paths, batch_size, tmp / "e2e.csv")
 
 
 def _configs(runtimes: list[str] | None, ref: str, device: str,

@@ -110,8 +110,9 @@ def _init(ray, address: str | None) -> None:
 
     kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                           "logging_level": "ERROR"}
-    if address:
-        kw["address"] = address
+    # no address: a Ray of this scan's own, as --ray-address promises - never a `ray start`
+    # cluster that happens to run on this machine (plain ray.init() would join it)
+    kw["address"] = address or "local"
     with tempfile.TemporaryFile() as log:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
