@@ -286,7 +286,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
                     r.ratio_vs_naive = r.rate.median / naive
     _derive(results)
     return BenchResult(machine_info(), versions(), {
-        "model": model, "batch_size": batch_size, "n_images": len(paths), "repeats": repeats,
+        "model": model or Path(ref).name, "batch_size": batch_size, "n_images": len(paths), "repeats": repeats,
         "precision": precision, "images": str(images) if images else "generated"}, results)
 
 
