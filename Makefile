@@ -11,7 +11,7 @@ DEMO_OUT ?= demo-out
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-cache-dir --upgrade pip
-	$(PY) -m pip install --quiet --no-cache-dir -c constraints.txt -e '.[dev,ray,pretrained]'
+	$(PY) -m pip install --quiet --no-cache-dir -c constraints.txt -e '.[dev,ray,pretrained,openvino]'
 	# MTCNN's face detector weights: facenet-pytorch pins a torch from 2024, so it comes
 	# without its dependencies (only its weight files are used; fakescan/faces.py)
 	$(PY) -m pip install --quiet --no-cache-dir --no-deps facenet-pytorch==2.6.0

@@ -286,8 +286,9 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
                     r.ratio_vs_naive = r.rate.median / naive
     _derive(results)
     return BenchResult(machine_info(), versions(), {
-        "model": model or Path(ref).name, "batch_size": batch_size, "n_images": len(paths), "repeats": repeats,
-        "precision": precision, "images": str(images) if images else "generated"}, results)
+        "model": model or Path(ref).name, "batch_size": batch_size, "n_images": len(paths),
+        "repeats": repeats, "precision": precision,
+        "images": str(images) if images else "generated"}, results)
 
 
 def _bench_paths(images: Path | None, n: int, tmp: Path,
@@ -321,13 +322,17 @@ def _pass(stage: str, core, paths: list[str], batch_size: int,
 def _configs(runtimes: list[str] | None, ref: str, device: str,
              precision: str) -> list[tuple[str, str]]:
     """(runtime, precision) pairs: ``RUNTIME`` or ``RUNTIME:PRECISION`` entries; by default
-    torch and onnx, and onnx int8 on a CPU where the model has a parity-checked int8 file."""
+    torch and onnx, and on a CPU openvino (where installed) and onnx int8 (where the model
+    has a parity-checked int8 file)."""
     if runtimes:
         return [(r.split(":", 1)[0], r.split(":", 1)[1] if ":" in r else precision)
                 for r in runtimes]
     from fakescan.scanner.model import resolve_scan_model
+    from fakescan.scanner.runtimes import openvino_installed
 
     out = [("torch", precision), ("onnx", precision)]
+    if device == "cpu" and openvino_installed() and precision in ("auto", "fp32", "bf16"):
+        out.append(("openvino", precision))
     if device == "cpu" and precision == "auto" and resolve_scan_model(ref).has_onnx("int8"):
         out.append(("onnx", "int8"))
     return out

@@ -20,6 +20,7 @@ class RuntimeName(StrEnum):
     auto = "auto"
     torch = "torch"
     onnx = "onnx"
+    openvino = "openvino"  # CPU only; the optional extra fakescan[openvino]
 
 
 class Precision(StrEnum):

@@ -133,7 +133,7 @@ def build_core(opts: ScanOptions, device: str, sm: ScanModel | None = None) -> S
     decoder = make_decoder(opts.decoder, sm, opts, device)
     try:
         runtime = make_runtime(sm, opts.runtime, device, opts.precision, opts.batch_size,
-                               opts.threads)
+                               opts.threads, opts.threshold)
     except BaseException:
         decoder.close()
         raise

@@ -4,7 +4,13 @@
 autocast bf16 on AVX512-BF16/AMX CPUs and fp16 on CUDA (``--precision`` overrides).
 ``OnnxRuntime``: onnxruntime with TensorRT/CUDA execution providers when they actually load,
 CPU otherwise; on CUDA the input is bound on the device (IO binding), no host round trip.
-Both take a uint8 N x 3 x S x S batch and return float32 probabilities (N x C).
+``OpenVinoRuntime``: OpenVINO on the CPU (optional extra), bf16 where the CPU has it.
+All take a uint8 N x 3 x S x S batch and return float32 probabilities (N x C).
+
+``VerdictGuard``: bf16 on a CPU moves a score by up to ~0.15 (measured on the default, 900
+images of six sources), enough to flip the verdicts of images near the threshold (0.7% of
+them there). The guard scores again in fp32 every image whose bf16 score lies within
+``BF16_VERDICT_MARGIN`` of the threshold, so a bf16 scan says what an fp32 scan says.
 """
 
 from __future__ import annotations
@@ -145,18 +151,99 @@ class OnnxRuntime(Runtime):
         return b.copy_outputs_to_cpu()[0]
 
 
+class OpenVinoRuntime(Runtime):
+    name = "openvino"
+
+    def __init__(self, sm: ScanModel, device: str = "auto", precision: str = "auto",
+                 threads: int | None = None) -> None:
+        from fakescan.device import cpu_has_fast_bf16
+
+        if pick_device(device).type != "cpu":
+            raise UsageError("the openvino runtime runs on the CPU (on a GPU: torch or onnx)")
+        if precision not in ("auto", "fp32", "bf16"):
+            raise UsageError("the openvino runtime runs fp32 or bf16")
+        try:
+            import openvino as ov
+        except ImportError:
+            raise UsageError("the openvino runtime needs OpenVINO: pip install "
+                             "'fakescan[openvino]'") from None
+        self.sm = sm
+        self.precision = "bf16" if precision == "bf16" or (
+            precision == "auto" and cpu_has_fast_bf16()) else "fp32"
+        config: dict = {"PERFORMANCE_HINT": "LATENCY",
+                        "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.request = ov.Core().compile_model(str(sm.onnx_file("fp32")), "CPU",
+                                               config).create_infer_request()
+
+    def __call__(self, images) -> np.ndarray:
+        import torch
+
+        if len(images) == 0:
+            return np.zeros((0, len(self.sm.card.labels)), np.float32)
+        x = normalize(torch.as_tensor(images), self.sm.card.preprocess).contiguous().numpy()
+        return np.array(self.request.infer({0: x})[0], np.float32)  # a copy: buffers are reused
+
+
+BF16_VERDICT_MARGIN = 0.2  # > the largest bf16 score change measured (0.15)
+
+
+class VerdictGuard(Runtime):
+    """``fast`` (bf16), with the images it scores within ``margin`` of ``threshold`` scored
+    again by ``exact`` (onnxruntime fp32): verdicts as fp32 gives them. ``rescored`` counts
+    the images scored twice."""
+
+    def __init__(self, fast: Runtime, exact_factory, threshold: float,
+                 margin: float = BF16_VERDICT_MARGIN) -> None:
+        self.fast, self._exact_factory, self._exact = fast, exact_factory, None
+        self.threshold, self.margin = threshold, margin
+        self.name, self.precision, self.device = fast.name, fast.precision, fast.device
+        self.sm = fast.sm  # type: ignore[attr-defined]
+        self.rescored = 0
+
+    def __call__(self, images) -> np.ndarray:
+        probs = self.fast(images)
+        near = np.abs(self.sm.card.p_fake(probs) - self.threshold) < self.margin
+        if near.any():
+            if self._exact is None:
+                self._exact = self._exact_factory()
+            probs = probs.copy()
+            probs[near] = self._exact(np.asarray(images)[near])
+            self.rescored += int(near.sum())
+        return probs
+
+
+def guard_verdicts(rt: Runtime, threshold: float | None = None) -> Runtime:
+    """``rt`` behind a ``VerdictGuard`` where it computes in bf16 on a CPU; else ``rt``."""
+    if rt.precision != "bf16" or rt.device != "cpu" or isinstance(rt, VerdictGuard):
+        return rt
+    sm: ScanModel = rt.sm  # type: ignore[attr-defined]
+    thr = sm.card.threshold if threshold is None else float(threshold)
+    return VerdictGuard(rt, lambda: OnnxRuntime(sm, "cpu", "fp32"), thr)
+
+
 # The runtime registry: name -> class(model, device, precision, threads).
 RUNTIME_CLASSES: dict[str, type[Runtime]] = {RuntimeName.torch: TorchRuntime,
-                                             RuntimeName.onnx: OnnxRuntime}
+                                             RuntimeName.onnx: OnnxRuntime,
+                                             RuntimeName.openvino: OpenVinoRuntime}
+
+
+def openvino_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
 
 
 def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
                  precision: str = "auto", batch_size: int = DEFAULT_BATCH,
-                 threads: int | None = None) -> Runtime:
-    """``auto``: onnx for ``.onnx`` files; for model folders, the fastest of torch, onnx and
-    (on a CPU, where a parity-checked int8 file exists) onnx int8 on this machine, measured
-    once per (machine, device, batch size, precision, weights) and remembered in the user
-    cache (``autotune.json``); torch when precision is forced to bf16, onnx for int8."""
+                 threads: int | None = None, threshold: float | None = None) -> Runtime:
+    """``auto``: onnx for ``.onnx`` files; for model folders, the fastest of torch, onnx and,
+    on a CPU, openvino (where installed) and onnx int8 (where a parity-checked int8 file
+    exists) on this machine, measured once per (machine, device, batch size, precision,
+    weights) and remembered in the user cache (``autotune.json``); torch when precision is
+    forced to bf16, onnx for int8. A bf16 runtime on a CPU comes behind a ``VerdictGuard``
+    at ``threshold`` (default: the card's)."""
     if runtime not in names(RuntimeName):
         raise UsageError(f"runtime must be one of {', '.join(RuntimeName)}")
     if runtime == "auto":
@@ -167,12 +254,12 @@ def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
         elif precision == "int8":
             runtime = "onnx"
         else:
-            return _fastest(sm, device, precision, batch_size, threads)
-    return RUNTIME_CLASSES[runtime](sm, device, precision, threads)
+            return _fastest(sm, device, precision, batch_size, threads, threshold)
+    return guard_verdicts(RUNTIME_CLASSES[runtime](sm, device, precision, threads), threshold)
 
 
 def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
-             threads: int | None = None) -> Runtime:
+             threads: int | None = None, threshold: float | None = None) -> Runtime:
     import json
     import platform
     import time
@@ -187,6 +274,8 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     options = {"torch": ("torch", precision), "onnx": ("onnx", precision)}
     if precision == "auto" and dev == "cpu" and sm.has_onnx("int8"):
         options["onnx:int8"] = ("onnx", "int8")
+    if dev == "cpu" and precision in ("auto", "fp32", "bf16") and openvino_installed():
+        options["openvino"] = ("openvino", precision)
     key = "|".join([platform.node(), platform.processor() or platform.machine(),
                     str(os.cpu_count()), str(torch.get_num_threads()), dev, str(batch_size),
                     precision, sm.card.weights_sha256[:12], ",".join(options)])
@@ -198,13 +287,13 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     choice = known.get(key, {}).get("runtime")
     if choice in options:
         name, prec = options[choice]
-        return RUNTIME_CLASSES[name](sm, device, prec, threads)
+        return guard_verdicts(RUNTIME_CLASSES[name](sm, device, prec, threads), threshold)
     s = sm.card.preprocess.input_size
     x = np.random.default_rng(0).integers(0, 256, (batch_size, 3, s, s), dtype=np.uint8)
     rates, cands = {}, {}
     for label, (name, prec) in options.items():
         try:
-            rt = RUNTIME_CLASSES[name](sm, device, prec, threads)
+            rt = guard_verdicts(RUNTIME_CLASSES[name](sm, device, prec, threads), threshold)
         except Exception:  # noqa: BLE001 - a runtime that cannot start here is not a candidate
             continue
         for _ in range(2):  # warm-up: allocator arenas, oneDNN/MLAS kernel selection
