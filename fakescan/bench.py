@@ -251,7 +251,8 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
         tmp = Path(tmpd)
         ref, random_weights = model_or_random(model, tmp)
         paths = _bench_paths(images, n_images, tmp, log)
-        base = {"model": Path(ref).name, "n_images": len(paths),
+        name = Path(ref).name or "fakescan-default"
+        base = {"model": name, "n_images": len(paths),
                 "random_weights": random_weights, "batch_size": batch_size}
 
         def row(device: str, runtime: str, precision: str, decoder: str, stage: str,
@@ -286,7 +287,7 @@ def bench(model: str, images: Path | None = None, devices: list[str] | None = No
                     r.ratio_vs_naive = r.rate.median / naive
     _derive(results)
     return BenchResult(machine_info(), versions(), {
-        "model": model or Path(ref).name, "batch_size": batch_size, "n_images": len(paths),
+        "model": model or name, "batch_size": batch_size, "n_images": len(paths),
         "repeats": repeats, "precision": precision,
         "images": str(images) if images else "generated"}, results)
 
