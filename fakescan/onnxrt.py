@@ -41,10 +41,15 @@ def onnx_providers(device: str) -> list:
     return out + ["CPUExecutionProvider"]
 
 
-def onnx_session(path: Path, device: str = "cpu", threads: int | None = None):
+def onnx_session(path: Path, device: str = "cpu", threads: int | None = None,
+                 spinning: bool = True):
+    """``spinning=False``: the CPU threads sleep between runs instead of spinning, for a
+    session that shares the cores with another runtime (the verdict guard's fp32 one)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:

@@ -110,7 +110,7 @@ class OnnxRuntime(Runtime):
     name = "onnx"
 
     def __init__(self, sm: ScanModel, device: str = "auto", precision: str = "auto",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, spinning: bool = True) -> None:
         if precision not in ("auto", "fp32", "fp16", "int8"):
             raise UsageError("the onnx runtime runs fp32, fp16 or (on a CPU) int8")
         dev = pick_device(device)
@@ -123,7 +123,7 @@ class OnnxRuntime(Runtime):
             "fp16" if precision == "auto" and dev.type == "cuda" else "fp32")
         path = sm.onnx_file(want)
         self.path = path
-        self.session = onnx_session(path, self.device, threads)
+        self.session = onnx_session(path, self.device, threads, spinning)
         self.precision = want if sm.folder is not None else sm.precision_of_file()
         self.providers = self.session.get_providers()
         self.dev = dev
@@ -224,7 +224,8 @@ def guard_verdicts(rt: Runtime, threshold: float | None = None) -> Runtime:
         return rt
     sm: ScanModel = rt.sm  # type: ignore[attr-defined]
     thr = sm.card.threshold if threshold is None else float(threshold)
-    return VerdictGuard(rt, lambda: OnnxRuntime(sm, "cpu", "fp32"), thr)
+    # the fp32 runtime shares the cores with ``rt``: its threads sleep between runs
+    return VerdictGuard(rt, lambda: OnnxRuntime(sm, "cpu", "fp32", spinning=False), thr)
 
 
 # The runtime registry: name -> class(model, device, precision, threads).
