@@ -323,20 +323,14 @@ def _pass(stage: str, core, paths: list[str], batch_size: int,
 def _configs(runtimes: list[str] | None, ref: str, device: str,
              precision: str) -> list[tuple[str, str]]:
     """(runtime, precision) pairs: ``RUNTIME`` or ``RUNTIME:PRECISION`` entries; by default
-    torch and onnx, and on a CPU openvino (where installed) and onnx int8 (where the model
-    has a parity-checked int8 file)."""
+    the candidates ``--runtime auto`` times on ``device`` (``scanner.runtimes.candidates``)."""
     if runtimes:
         return [(r.split(":", 1)[0], r.split(":", 1)[1] if ":" in r else precision)
                 for r in runtimes]
     from fakescan.scanner.model import resolve_scan_model
-    from fakescan.scanner.runtimes import openvino_installed
+    from fakescan.scanner.runtimes import candidates
 
-    out = [("torch", precision), ("onnx", precision)]
-    if device == "cpu" and openvino_installed() and precision in ("auto", "fp32", "bf16"):
-        out.append(("openvino", precision))
-    if device == "cpu" and precision == "auto" and resolve_scan_model(ref).has_onnx("int8"):
-        out.append(("onnx", "int8"))
-    return out
+    return list(candidates(resolve_scan_model(ref), device, precision).values())
 
 
 def _decode_pass(core, batches: list[list[str]]) -> int:

@@ -18,18 +18,20 @@ from fakescan.scanner.summary import Summary
 
 @dataclass(frozen=True)
 class DemoResult:
-    """What the demo did and where it landed (``to_dict``: ``demo.json``)."""
+    """What the demo did and where it landed: ``steps`` is ``demo.json`` (``to_dict``), the
+    properties read it."""
 
-    seconds: float
-    accuracy: float
-    roc_auc: float
-    threshold: float
-    scans: dict[str, Summary]  # runtime -> its scan
-    where: dict[str, str | list[str]]  # what -> path(s)
     steps: dict[str, Any]  # every step's own record
+    scans: dict[str, Summary]  # runtime -> its scan
 
     def to_dict(self) -> dict[str, Any]:
         return self.steps
+
+    seconds = property(lambda self: self.steps["seconds"])
+    accuracy = property(lambda self: self.steps["eval"]["accuracy"])
+    roc_auc = property(lambda self: self.steps["eval"]["roc_auc"])
+    threshold = property(lambda self: self.steps["eval"]["threshold"])
+    where = property(lambda self: self.steps["where"])  # what -> path(s)
 
 
 def run_demo(out: Path, *, n: int = 2000, epochs: int = 6, bench_images: int = 64,
@@ -98,5 +100,4 @@ def run_demo(out: Path, *, n: int = 2000, epochs: int = 6, bench_images: int = 6
     }
     (out / "demo.json").write_text(json.dumps(steps, indent=2, default=str) + "\n")
     step("done")
-    return DemoResult(steps["seconds"], m.figures.accuracy or 0.0, m.figures.roc_auc or 0.0,
-                      m.threshold, scans, steps["where"], steps)
+    return DemoResult(steps, scans)

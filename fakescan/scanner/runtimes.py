@@ -240,6 +240,24 @@ def openvino_installed() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
+def candidates(sm: ScanModel, device: str, precision: str) -> dict[str, tuple[str, str]]:
+    """The (runtime, precision) pairs worth timing on ``device``: torch and onnx; on a CPU
+    also onnx int8 where a parity-checked int8 file exists already (building one takes
+    minutes and labelled data: fakescan export --int8) and openvino where installed."""
+    out = {"torch": ("torch", precision), "onnx": ("onnx", precision)}
+    if precision == "auto" and device == "cpu" and sm.has_onnx("int8"):
+        out["onnx:int8"] = ("onnx", "int8")
+    if device == "cpu" and precision in ("auto", "fp32", "bf16") and openvino_installed():
+        out["openvino"] = ("openvino", precision)
+    return out
+
+
+def _runtime(name: str, sm: ScanModel, device: str, precision: str, threads: int | None,
+             threshold: float | None) -> Runtime:
+    """The runtime ``name``, behind a verdict guard where it computes in bf16 on a CPU."""
+    return guard_verdicts(RUNTIME_CLASSES[name](sm, device, precision, threads), threshold)
+
+
 def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
                  precision: str = "auto", batch_size: int = DEFAULT_BATCH,
                  threads: int | None = None, threshold: float | None = None) -> Runtime:
@@ -260,7 +278,7 @@ def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
             runtime = "onnx"
         else:
             return _fastest(sm, device, precision, batch_size, threads, threshold)
-    return guard_verdicts(RUNTIME_CLASSES[runtime](sm, device, precision, threads), threshold)
+    return _runtime(runtime, sm, device, precision, threads, threshold)
 
 
 GUARD_SHARE = 0.2  # images a guard scores twice: 17% of the default's real images
@@ -297,13 +315,7 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     from fakescan.atomic import write_text
 
     dev = str(pick_device(device))
-    # candidates: torch, onnx, and onnx int8 where a parity-checked int8 file exists already
-    # (building one takes minutes and labelled data: fakescan export --int8)
-    options = {"torch": ("torch", precision), "onnx": ("onnx", precision)}
-    if precision == "auto" and dev == "cpu" and sm.has_onnx("int8"):
-        options["onnx:int8"] = ("onnx", "int8")
-    if dev == "cpu" and precision in ("auto", "fp32", "bf16") and openvino_installed():
-        options["openvino"] = ("openvino", precision)
+    options = candidates(sm, dev, precision)
     key = "|".join([platform.node(), platform.processor() or platform.machine(),
                     str(os.cpu_count()), str(torch.get_num_threads()), dev, str(batch_size),
                     precision, sm.card.weights_sha256[:12], ",".join(options)])
@@ -315,13 +327,13 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     choice = known.get(key, {}).get("runtime")
     if choice in options:
         name, prec = options[choice]
-        return guard_verdicts(RUNTIME_CLASSES[name](sm, device, prec, threads), threshold)
+        return _runtime(name, sm, device, prec, threads, threshold)
     s = sm.card.preprocess.input_size
     x = np.random.default_rng(0).integers(0, 256, (batch_size, 3, s, s), dtype=np.uint8)
     rates, cands = {}, {}
     for label, (name, prec) in options.items():
         try:
-            rt = guard_verdicts(RUNTIME_CLASSES[name](sm, device, prec, threads), threshold)
+            rt = _runtime(name, sm, device, prec, threads, threshold)
         except Exception:  # noqa: BLE001 - a runtime that cannot start here is not a candidate
             continue
         rates[label] = batch_size / _seconds_per_batch(rt, x)

