@@ -121,6 +121,10 @@ def train_cmd(
     steps_per_epoch: Annotated[int | None, typer.Option(
         min=1, **Int, help="Cap on batches per epoch.")] = None,
     workers: Annotated[int, typer.Option(min=0, **Int, help="Data loading processes.")] = 2,
+    max_minutes: Annotated[float | None, typer.Option(
+        min=0.0, metavar="MIN", help="Start no new epoch after this many minutes (the run "
+        "ends on a whole epoch, calibrated and carded as usual; --resume continues it).")
+    ] = None,
 ) -> None:
     """Train a real-vs-fake classifier into a model folder (a named recipe, overridable)."""
     from fakescan.data.split import check_ratios
@@ -148,6 +152,7 @@ def train_cmd(
         backbone_weights=backbone_weights, resume=resume, device=device,
         precision=str(precision), steps_per_epoch=steps_per_epoch, workers=workers,
         ratios=check_ratios(ratios), resume_epochs=epochs, groups=groups,
+        max_minutes=max_minutes,
     )
     card = train(cfg, console=err)
     t = card.outcome

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,7 @@ class TrainConfig:
     crop: str = "none"  # "face": the model sees face crops (``Preprocess.crop``)
     face_margin: float = DEFAULT_FACE_MARGIN
     groups: Path | None = None  # a groups file: files of one group stay in one split
+    max_minutes: float | None = None  # no new epoch once this much wall time has passed
 
     @property
     def datasets(self) -> list[Path]:
@@ -258,7 +260,9 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
             valid_cache = preload(valid_s, pp, cfg.workers)
     else:
         train_cache = valid_cache = None
-    workers = min(cfg.workers, 1) if cache else cfg.workers
+    # with the cache, augmentation is all a worker does; the main process needs a core of
+    # its own (on 2 cores: one worker, as before; a GPU node takes --workers N)
+    workers = min(cfg.workers, max(1, (os.cpu_count() or 2) - 1)) if cache else cfg.workers
     blend: dict[int, Any] = {}
     if recipe.self_blend and recipe.augment:
         train_s, train_cache, blend = _with_self_blends(train_s, train_cache, ds.classes, pp,
@@ -329,9 +333,18 @@ def _start_state(run: _Run, console: Console) -> dict[str, Any]:
 
 
 def _fit(run: _Run, state: dict[str, Any], console: Console) -> bool:
-    """Epochs until the budget or early stopping; returns whether it stopped early."""
-    for epoch in range(state["epoch"] + 1, run.recipe.epochs + 1):
+    """Epochs until the budget, early stopping or ``max_minutes`` (checked between epochs:
+    the run ends on a whole, checkpointed epoch, and runs at least one); returns whether it
+    stopped before the epoch budget."""
+    t0, first = time.monotonic(), state["epoch"] + 1
+    for epoch in range(first, run.recipe.epochs + 1):
         if state["bad_epochs"] >= run.recipe.patience:
+            return True
+        if (run.cfg.max_minutes is not None and epoch > first
+                and time.monotonic() - t0 >= 60 * run.cfg.max_minutes):
+            console.print(f"time budget of {run.cfg.max_minutes:g} min reached after epoch "
+                          f"{epoch - 1}", highlight=False)
+            state["time_budget_reached"] = True
             return True
         row = _run_epoch(run, epoch, console)
         improved = row["val_loss"] < state["best_val_loss"]
@@ -437,6 +450,8 @@ def _card(run: _Run, state: dict[str, Any], metrics: dict[str, Any],
     }
     if "stopped_early" in state:
         training["stopped_early"] = state["stopped_early"]
+    if state.get("time_budget_reached"):
+        training["time_budget_min"] = run.cfg.max_minutes
     ds, cfg = run.ds, run.cfg
     return ModelCard(
         name=run.out.name, architecture=cfg.arch, arch_options=run.arch_options,
