@@ -73,6 +73,24 @@ def test_resume_continues_without_gap_or_repeat(synth_small, tmp_path):
     assert resumed_cfg.recipe.epochs == 1  # train() does not change the config it is given
 
 
+def test_max_minutes_ends_on_a_whole_epoch_and_resume_goes_on(synth_small, tmp_path):
+    # a budget spent at once: one epoch still runs, then no new one starts
+    r = run_cli("train", "--model", "simplecnn", "--data", synth_small, "--out", tmp_path / "m",
+                "--epochs", "5", "--batch-size", "16", "--workers", "0", "--no-pretrained",
+                "--max-minutes", "0")
+    assert r.returncode == 0, r.stderr
+    assert "time budget of 0 min reached after epoch 1" in r.stderr
+    assert [int(r["epoch"]) for r in _history(tmp_path / "m")] == [1]
+    card = load_model(tmp_path / "m").card
+    assert card.training["epochs_completed"] == 1 and card.training["time_budget_min"] == 0.0
+    assert card.training["stopped_early"] is True and card.threshold > 0
+    more = _cfg("simplecnn", synth_small, tmp_path / "m")
+    more.resume, more.resume_epochs = True, 2  # no budget: it runs to its epochs
+    card = train(more)
+    assert [int(r["epoch"]) for r in _history(tmp_path / "m")] == [1, 2]
+    assert "time_budget_min" not in card.training
+
+
 def test_resnet_ft_param_groups_and_trainable_count():
     m = create_model("resnet_ft")
     groups = m.param_groups(1e-4, 1e-3)

@@ -3,7 +3,7 @@
     python benchmarks/experiments/train_on_gpu.py --shared DIR --work DIR --out DIR \
         --minutes 6 --run lite0=effnet_lite0:7 --run lite2=effnet_lite2:7 [-- TRAIN FLAGS]
 
-Each ``--run NAME=ARCH:WORKERS`` is ``make_default.py``'s training (the ``cross_source``
+Each ``--run NAME=ARCH:WORKERS[:RECIPE]`` is ``make_default.py``'s training (the ``cross_source``
 recipe on every labelled shared source, classes and sources sampled equally, 110 batches of
 32 an epoch), with the epoch budget lifted and ``--max-minutes`` bounding the wall time
 instead; the runs share the GPU and split the CPU cores between their loaders. Then each
@@ -68,9 +68,11 @@ def main() -> int:
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--minutes", type=float, required=True, help="each run's --max-minutes")
-    ap.add_argument("--run", action="append", required=True, metavar="NAME=ARCH:WORKERS")
+    ap.add_argument("--run", action="append", required=True,
+                    metavar="NAME=ARCH:WORKERS[:RECIPE]")
     ap.add_argument("--sources", nargs="*", default=list(SOURCES))
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--no-eval", action="store_true", help="evaluate elsewhere (device time)")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = ap.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
@@ -89,8 +91,9 @@ def main() -> int:
     procs = {}
     for spec in args.run:
         name, rest = spec.split("=", 1)
-        arch, workers = rest.split(":")
+        arch, workers, *recipe = rest.split(":")
         cmd = [sys.executable, "-m", "fakescan", "train", *_train_args(extra), *data,
+               *(["--recipe", recipe[0]] if recipe else []),  # (the last --recipe counts)
                "--model", arch, "--workers", workers, "--device", args.device,
                "--max-minutes", str(args.minutes), "--out", str(args.work / name)]
         say(f"{name}: {' '.join(cmd[2:])}")
@@ -105,7 +108,7 @@ def main() -> int:
         say(f"{name}: train exited {rc} after {summary['runs'][name]['train_s']} s")
     for name, row in summary["runs"].items():
         folder = args.work / name
-        if row["train_rc"] == 0:
+        if row["train_rc"] == 0 and not args.no_eval:
             t0 = time.monotonic()
             ood = [x for x in ("--ood", str(args.shared / OOD)) if (args.shared / OOD).is_dir()]
             ev = subprocess.run([sys.executable, "-m", "fakescan", "eval", str(folder), *ood,
@@ -120,7 +123,7 @@ def main() -> int:
         log.write(f"\n===== {name}.log (last 6000 chars) =====\n{text[-6000:]}\n")
     json.dump(summary, log, indent=1)
     log.close()
-    return 0 if all(r["train_rc"] == 0 and r.get("eval_rc") == 0
+    return 0 if all(r["train_rc"] == 0 and r.get("eval_rc", 0) == 0
                     for r in summary["runs"].values()) else 1
 
 
