@@ -48,13 +48,13 @@ def main() -> int:
     from fakescan.card import ModelCard
     from fakescan.export import export_onnx
     from fakescan.onnxrt import onnx_session
-    from fakescan.quantize import _inputs, _labelled_sources
+    from fakescan.quantize import decoded_inputs, labelled_sources, normalized
     from fakescan.store import DEFAULT_MODEL_DIR, versions
 
     card = ModelCard.load(DEFAULT_MODEL_DIR)
     sources = {k: v[:: max(1, len(v) // args.parity_per_source)][: args.parity_per_source]
-               for k, v in _labelled_sources(card, None).items()}
-    real_x = {k: _inputs(card, v) for k, v in sources.items()}
+               for k, v in labelled_sources(card, None).items()}
+    real_x = {k: normalized(card, decoded_inputs(card, v)) for k, v in sources.items()}
 
     int8s = args.int8 or [DEFAULT_MODEL_DIR / "model_int8.onnx"]
     rng = np.random.default_rng(0)

@@ -114,7 +114,7 @@ def require_parity(meta: dict[str, Any], path: Path) -> None:
 
 
 # ---------------------------------------------------------------- data for the two checks
-def _labelled_sources(card: ModelCard, parity_data: list[Path] | None):
+def labelled_sources(card: ModelCard, parity_data: list[Path] | None):
     """``{source: samples}``: every image (up to a cap) of every labelled source."""
     from fakescan.data.layouts import load_sources
 
@@ -153,18 +153,29 @@ def _calibration(card: ModelCard, sources: dict[str, list], n: int) -> list:
     return out[:n]
 
 
-def _inputs(card: ModelCard, samples: list, workers: int = 2) -> np.ndarray:
+def decoded_inputs(card: ModelCard, samples: list, workers: int = 2) -> np.ndarray:
+    """``samples`` decoded and resized as the model sees them: uint8 N x C x H x W (a quarter
+    of the memory of the float input; ``normalized`` makes a batch of it the model's input)."""
+    import torch
+
+    from fakescan.train.data import preload
+
+    return torch.stack(preload(samples, card.preprocess, workers)).numpy()
+
+
+def normalized(card: ModelCard, x: np.ndarray) -> np.ndarray:
+    """uint8 images -> the model's float input (``fakescan.imaging.normalize``)."""
     import torch
 
     from fakescan.imaging import normalize
-    from fakescan.train.data import preload
 
-    x = torch.stack(preload(samples, card.preprocess, workers))
-    return normalize(x, card.preprocess).numpy()
+    return normalize(torch.from_numpy(x), card.preprocess).numpy()
 
 
-def _probs(session, x: np.ndarray, batch: int = 64) -> np.ndarray:
-    return np.concatenate([session.run(["probs"], {"image": x[i: i + batch]})[0]
+def session_probs(card: ModelCard, session, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Class probabilities of an onnxruntime ``session`` for uint8 images ``x``, normalised
+    a batch at a time."""
+    return np.concatenate([session.run(["probs"], {"image": normalized(card, x[i: i + batch])})[0]
                            for i in range(0, len(x), batch)])
 
 
@@ -198,15 +209,19 @@ def quantize(fp32: Path, out: Path, calib: np.ndarray, float_convs: int) -> None
                         nodes_to_exclude=convs[:float_convs])
 
 
-def check_parity(card: ModelCard, fp32: Path, int8: Path, x_by_source: dict[str, np.ndarray],
+def check_parity(card: ModelCard, fp32: Path | dict[str, np.ndarray], int8: Path,
+                 x_by_source: dict[str, np.ndarray],
                  y_by_source: dict[str, np.ndarray]) -> Int8Parity:
+    """``int8``'s verdicts and ROC-AUC against ``fp32``'s (the float model's file, or its
+    probabilities by source, scored once for every variant tried) on uint8 images."""
     from fakescan.onnxrt import onnx_session
     from fakescan.train.metrics import roc_auc
 
-    a, b = onnx_session(fp32, "cpu"), onnx_session(int8, "cpu")
+    ref = fp32 if isinstance(fp32, dict) else fp32_probs(card, fp32, x_by_source)
+    b = onnx_session(int8, "cpu")
     res = Int8Parity(machine=_cpu_name())
     for name, x in x_by_source.items():
-        pa, pb = _probs(a, x), _probs(b, x)
+        pa, pb = ref[name], session_probs(card, b, x)
         y = y_by_source[name]
         both = len(set(y.tolist())) == 2
         res.sources[name] = SourceParity(
@@ -214,6 +229,14 @@ def check_parity(card: ModelCard, fp32: Path, int8: Path, x_by_source: dict[str,
             roc_auc_fp32=roc_auc(y, card.p_fake(pa)) if both else None,
             roc_auc_int8=roc_auc(y, card.p_fake(pb)) if both else None)
     return res
+
+
+def fp32_probs(card: ModelCard, fp32: Path, x_by_source: dict[str, np.ndarray]
+               ) -> dict[str, np.ndarray]:
+    from fakescan.onnxrt import onnx_session
+
+    a = onnx_session(fp32, "cpu")
+    return {name: session_probs(card, a, x) for name, x in x_by_source.items()}
 
 
 def build_int8(model_ref: str | Path | None, out: Path | None = None, *,
@@ -241,14 +264,15 @@ def _build(card: ModelCard, fp32: Path, out: Path, parity_data: list[Path] | Non
            log: Callable[[str], None]) -> tuple[Path, Int8Parity]:
     import onnx
 
-    sources = _labelled_sources(card, parity_data)
+    sources = labelled_sources(card, parity_data)
     calib = _calibration(card, sources, CALIBRATION_IMAGES)
     log(f"decoding {sum(map(len, sources.values())):,} images of {len(sources)} sources "
         f"and {len(calib)} calibration images ...")
-    xc = _inputs(card, calib)
-    xs = {k: _inputs(card, v) for k, v in sources.items()}
+    xc = normalized(card, decoded_inputs(card, calib))
+    xs = {k: decoded_inputs(card, v) for k, v in sources.items()}
     neg = card.negative_label
     ys = {k: np.array([int(s.label != neg) for s in v]) for k, v in sources.items()}
+    ref = fp32_probs(card, fp32, xs)
     out.parent.mkdir(parents=True, exist_ok=True)
     tried = []
     for k in KEEP_FLOAT:
@@ -256,7 +280,7 @@ def _build(card: ModelCard, fp32: Path, out: Path, parity_data: list[Path] | Non
             q = Path(tmpd) / INT8_NAME
             log(f"quantizing (first {k} convolutions in float) and checking parity ...")
             quantize(fp32, q, xc, k)
-            par = check_parity(card, fp32, q, xs, ys)
+            par = check_parity(card, ref, q, xs, ys)
             par.float_convs, par.calibration_images = k, len(calib)
             tried.append(par)
             if par.ok:
