@@ -17,7 +17,7 @@ import csv
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from fakescan.train import plots
 from fakescan.train.data import ImageSamples, make_loader
 from fakescan.train.fit import predict_probs
 from fakescan.train.metrics import (
+    TPR_KEY,
     KindRow,
     calibrate_threshold,
     calibration_label,
@@ -44,10 +45,17 @@ from fakescan.train.metrics import (
     roc_curve,
 )
 
-CROSS_SOURCE_KEYS = ("n", "accuracy", "roc_auc", "real_called_fake", "fakes_detected",
-                     "tpr_at_fpr_0.05")
+CROSS_SOURCE_KEYS = ("n", "accuracy", "roc_auc", "real_called_fake", "fakes_detected", TPR_KEY)
 WORST = {"accuracy": min, "roc_auc": min, "real_called_fake": max, "fakes_detected": min,
-         "tpr_at_fpr_0.05": min}
+         TPR_KEY: min}
+
+
+def _typed(cls, row: dict[str, Any], **given: Any):
+    """``cls`` (a row dataclass) from a report row: each field from the key of its name, the
+    one key that is no identifier from ``TPR_KEY``; ``given`` fields as they are."""
+    return cls(**{f.name: given[f.name] if f.name in given else
+                  row.get(TPR_KEY if f.name == "tpr_at_fpr_05" else f.name)
+                  for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -63,14 +71,11 @@ class Figures:
     average_precision: float | None
     real_called_fake: float | None
     fake_called_real: float | None
-    tpr_at_fpr_05: float | None  # "tpr_at_fpr_0.05" in the JSON
+    tpr_at_fpr_05: float | None  # TPR_KEY in the JSON
 
     @classmethod
     def of(cls, rep: dict[str, Any]) -> Figures:
-        return cls(**{f: rep.get(f) for f in ("n", "accuracy", "precision", "recall", "f1",
-                                              "roc_auc", "average_precision",
-                                              "real_called_fake", "fake_called_real")},
-                   tpr_at_fpr_05=rep.get("tpr_at_fpr_0.05"))
+        return _typed(cls, rep)
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,7 @@ class SourceRow:
 
     @classmethod
     def of(cls, name: str, row: dict[str, Any]) -> SourceRow:
-        return cls(name, row["n"], row.get("accuracy"), row.get("roc_auc"),
-                   row.get("real_called_fake"), row.get("fakes_detected"),
-                   row.get("tpr_at_fpr_0.05"))
+        return _typed(cls, row, name=name)
 
 
 @dataclass(frozen=True)
@@ -145,9 +148,7 @@ class Evaluation:
 
     @property
     def robustness(self) -> dict[str, list[SweepRow]]:
-        return {name: [SweepRow(r["perturbation"], r["accuracy"], r["roc_auc"],
-                                r.get("tpr_at_fpr_0.05"), r.get("real_called_fake"))
-                       for r in rows]
+        return {name: [_typed(SweepRow, r) for r in rows]
                 for name, rows in (self.metrics.get("robustness") or {}).items()}
 
 
@@ -408,7 +409,7 @@ def _nan(v: Any) -> bool:
 
 def _sweep_row(name: str, rep: dict[str, Any]) -> dict[str, Any]:
     return {"perturbation": name, "accuracy": rep["accuracy"], "roc_auc": rep["roc_auc"],
-            "tpr_at_fpr_0.05": rep.get("tpr_at_fpr_0.05"),
+            TPR_KEY: rep.get(TPR_KEY),
             "real_called_fake": rep.get("real_called_fake")}
 
 

@@ -15,6 +15,8 @@ import numpy as np
 
 from fakescan.card import DecisionRule, ModelCard
 
+TPR_KEY = "tpr_at_fpr_0.05"  # a report's TPR at 5% FPR (typed rows: ``tpr_at_fpr_05``)
+
 
 def roc_curve(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds) for predicting positive when ``score >= threshold``:
@@ -165,7 +167,7 @@ def classification_report(
         "binary_accuracy": float((y == yhat).mean()) if len(y) else float("nan"),
         "real_called_fake": fp / (fp + tn) if fp + tn else float("nan"),
         "fake_called_real": fn / (fn + tp) if fn + tp else float("nan"),
-        "tpr_at_fpr_0.05": tpr_at_fpr(y, pf, 0.05),
+        TPR_KEY: tpr_at_fpr(y, pf, 0.05),
         "macro": {
             m: float(np.mean([c[m] for c in per_class.values()]))
             for m in ("precision", "recall", "f1")
