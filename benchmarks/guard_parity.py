@@ -1,0 +1,92 @@
+"""Parity of the bf16 fast paths that ship on CPUs, as a scan runs them, against onnxruntime
+fp32: every image of every shared labelled folder (up to ``--cap`` per folder).
+
+    python benchmarks/guard_parity.py [--cap 2000] [--json benchmarks/guard_parity_cpu.json]
+
+For each runtime (``openvino`` bf16 and ``torch`` bf16, each alone and behind the
+``VerdictGuard`` that ``make_runtime`` puts in front of it): verdict agreement with fp32 per
+folder, ROC-AUC change, the largest score change, and the share of images the guard scored
+twice. Needs a CPU with bf16 (AVX512-BF16 or AMX); the shipped default detector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FAKESCAN_SHARED", REPO.parent / "shared")) / "datasets"
+FOLDERS = ("hard-fake-vs-real-faces", "ffhq-vs-stylegan2", "utkface-real",
+           "ciplab-real-and-edited-160", "sdfd-stable-diffusion", "dfdc-faceswap-224",
+           "ood-ffhq-vs-stylegan2-dev")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cap", type=int, default=2000, help="images per folder at most")
+    ap.add_argument("--json", type=Path, default=REPO / "benchmarks" / "guard_parity_cpu.json")
+    args = ap.parse_args()
+    from fakescan.bench import machine_info
+    from fakescan.device import cpu_has_fast_bf16
+    from fakescan.quantize import decoded_inputs, labelled_sources
+    from fakescan.scanner.model import resolve_scan_model
+    from fakescan.scanner.runtimes import (
+        BF16_VERDICT_MARGIN,
+        make_runtime,
+        openvino_installed,
+    )
+    from fakescan.store import versions
+    from fakescan.train.metrics import roc_auc
+
+    if not cpu_has_fast_bf16():
+        print("this CPU has no fast bf16: nothing ships in bf16 here", file=sys.stderr)
+        return 2
+    sm = resolve_scan_model(None)
+    card = sm.card
+    t = card.threshold
+    sources = labelled_sources(card, [SHARED / f for f in FOLDERS])
+    exact = make_runtime(sm, "onnx", "cpu", "fp32")
+    names = (["openvino"] if openvino_installed() else []) + ["torch"]
+    out: dict = {"command": "python benchmarks/guard_parity.py " + " ".join(sys.argv[1:]),
+                 "machine": machine_info().to_dict(), "versions": versions(),
+                 "model": card.identity, "threshold": t, "margin": BF16_VERDICT_MARGIN,
+                 "rows": []}
+
+    def scores(rt, x: np.ndarray) -> np.ndarray:
+        return card.p_fake(np.concatenate([rt(x[i: i + 32]) for i in range(0, len(x), 32)]))
+
+    for folder, samples in sources.items():
+        samples = samples[:: max(1, -(-len(samples) // args.cap))]
+        x = decoded_inputs(card, samples)
+        y = np.array([int(card.is_fake(s.label)) for s in samples])
+        ref = scores(exact, x)
+        for name in names:
+            for guarded in (False, True):
+                rt = make_runtime(sm, name, "cpu", "bf16", threshold=t)
+                fast = rt if guarded else rt.fast  # make_runtime guards bf16 on a CPU
+                p = scores(fast, x)
+                both = len(set(y.tolist())) == 2
+                row = {"folder": folder, "images": len(x), "runtime": name,
+                       "guarded": guarded,
+                       "verdict_agreement": float(((p >= t) == (ref >= t)).mean()),
+                       "flips": int(((p >= t) != (ref >= t)).sum()),
+                       "max_abs_delta_p": float(np.abs(p - ref).max()),
+                       "roc_auc_delta": abs(roc_auc(y, p) - roc_auc(y, ref)) if both else None,
+                       "rescored_share": rt.rescored / len(x) if guarded else None}
+                out["rows"].append(row)
+                print(f"{folder:28s} {name:8s} {'guarded' if guarded else 'alone  '} "
+                      f"{len(x):5d} images: verdicts {100 * row['verdict_agreement']:.2f}% "
+                      f"({row['flips']} flips), max|dp| {row['max_abs_delta_p']:.3f}"
+                      + (f", rescored {100 * row['rescored_share']:.1f}%" if guarded else ""),
+                      flush=True)
+    args.json.write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
