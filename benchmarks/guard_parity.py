@@ -52,6 +52,7 @@ def main() -> int:
     sources = labelled_sources(card, [SHARED / f for f in FOLDERS])
     exact = make_runtime(sm, "onnx", "cpu", "fp32")
     names = (["openvino"] if openvino_installed() else []) + ["torch"]
+    guards = {name: make_runtime(sm, name, "cpu", "bf16", threshold=t) for name in names}
     out: dict = {"command": "python benchmarks/guard_parity.py " + " ".join(sys.argv[1:]),
                  "machine": machine_info().to_dict(), "versions": versions(),
                  "model": card.identity, "threshold": t, "margin": BF16_VERDICT_MARGIN,
@@ -65,11 +66,10 @@ def main() -> int:
         x = decoded_inputs(card, samples)
         y = np.array([int(card.is_fake(s.label)) for s in samples])
         ref = scores(exact, x)
-        for name in names:
+        for name, guard in guards.items():  # make_runtime guards bf16 on a CPU
             for guarded in (False, True):
-                rt = make_runtime(sm, name, "cpu", "bf16", threshold=t)
-                fast = rt if guarded else rt.fast  # make_runtime guards bf16 on a CPU
-                p = scores(fast, x)
+                before = guard.rescored
+                p = scores(guard if guarded else guard.fast, x)
                 both = len(set(y.tolist())) == 2
                 row = {"folder": folder, "images": len(x), "runtime": name,
                        "guarded": guarded,
@@ -77,7 +77,8 @@ def main() -> int:
                        "flips": int(((p >= t) != (ref >= t)).sum()),
                        "max_abs_delta_p": float(np.abs(p - ref).max()),
                        "roc_auc_delta": abs(roc_auc(y, p) - roc_auc(y, ref)) if both else None,
-                       "rescored_share": rt.rescored / len(x) if guarded else None}
+                       "rescored_share": (guard.rescored - before) / len(x) if guarded
+                       else None}
                 out["rows"].append(row)
                 print(f"{folder:28s} {name:8s} {'guarded' if guarded else 'alone  '} "
                       f"{len(x):5d} images: verdicts {100 * row['verdict_agreement']:.2f}% "

@@ -41,18 +41,16 @@ def pack(folder: Path, dest: Path) -> None:
     import torch
 
     from fakescan.card import ModelCard
-    from fakescan.data.layouts import load_sources
     from fakescan.imaging import load_uint8, normalize
     from fakescan.store import WEIGHTS, load_model
+    from fakescan.train.evaluate import split_as_trained
     from fakescan.weights import load_tensors, save_tensors, sha256_file
 
     dest.mkdir(parents=True, exist_ok=True)
     state = load_tensors(folder / WEIGHTS)
     card = ModelCard.load(folder)
     a = load_model(folder)
-    ds = load_sources([Path(s["path"]) for s in card.data["sources"]],
-                      ratios=tuple(card.data["ratios"]), seed=card.data["seed"],
-                      classes=tuple(card.data["classes_kept"] or ()) or None)
+    _, ds = split_as_trained(card)
     x = normalize(torch.stack([load_uint8(s.path, card.preprocess)
                                for s in ds.splits["valid"]]), card.preprocess)
 

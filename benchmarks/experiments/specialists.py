@@ -26,7 +26,7 @@ import numpy as np
 from fakescan.data.layouts import load_sources
 from fakescan.device import pick_device, pick_dtype
 from fakescan.store import load_model
-from fakescan.train.evaluate import score_samples
+from fakescan.train.evaluate import score_samples, split_as_trained
 from fakescan.train.metrics import per_kind, roc_auc
 
 SHARED = Path(os.environ.get("FAKESCAN_SHARED", Path(__file__).resolve().parents[3] /
@@ -36,11 +36,9 @@ MAX_FPR = 0.05
 
 
 def _splits(card) -> dict[str, list]:
-    d = card.data
-    ds = load_sources([Path(s["path"]) for s in d["sources"]], ratios=tuple(d["ratios"]),
-                      seed=d["seed"], classes=tuple(d["classes_kept"] or ()) or None)
+    _, ds = split_as_trained(card)
     ood = load_sources([SHARED / OOD], ratios=None, min_classes=1)
-    kinds = {s["name"]: s["kind"] for s in d["sources"]}
+    kinds = {s["name"]: s["kind"] for s in card.data["sources"]}
     return {"valid": ds.splits["valid"], "test": ds.splits["test"],
             "ood": ood.samples()}, kinds
 

@@ -286,9 +286,10 @@ def evaluate(
     return Evaluation(metrics)
 
 
-def _evaluated_data(card, data, split: str, ratios, seed, groups):
-    """The datasets to evaluate (default: the card's training sources) split as the model's
-    training split them: same ratios, seed, kept classes and groups unless told otherwise."""
+def split_as_trained(card, data=None, *, ratios=None, seed=None, groups=None):
+    """``(datasets, Dataset)``: ``data`` (default: the card's training sources) split as the
+    model's training split them: same ratios, seed, kept classes and groups unless told
+    otherwise."""
     card_data = card.data
     if data is None:
         data = [Path(s["path"]) for s in card_data.get("sources", [])] or (
@@ -301,8 +302,13 @@ def _evaluated_data(card, data, split: str, ratios, seed, groups):
     kept = tuple(card_data["classes_kept"]) if card_data.get("classes_kept") else None
     if groups is None and card_data.get("groups"):
         groups = Path(card_data["groups"])
-    ds = load_sources(datas, ratios=ratios, seed=seed, classes=kept, min_classes=1,
-                      groups=groups)
+    return datas, load_sources(datas, ratios=ratios, seed=seed, classes=kept, min_classes=1,
+                               groups=groups)
+
+
+def _evaluated_data(card, data, split: str, ratios, seed, groups):
+    """The datasets to evaluate, split as trained; ``split`` must be one of their splits."""
+    datas, ds = split_as_trained(card, data, ratios=ratios, seed=seed, groups=groups)
     if split not in ds.splits:
         raise UsageError(f"{', '.join(map(str, datas))} has no '{split}' split (it has: "
                          f"{', '.join(ds.splits)})")
