@@ -99,6 +99,10 @@ class Recipe:
     # sample so that every class, and every source inside a class, weighs the same (None:
     # when there are several sources)
     balance: bool | None = None
+    # balanced sampling, with these sources drawn W times as often inside each class they
+    # hold (a source that is hard to learn gets more of every epoch; both of its classes
+    # alike, so its look carries no label); None: every source weighs the same
+    source_weights: dict[str, float] | None = None
     # self-blended pseudo-fakes: each training real with a detectable face also appears as a
     # fake, blended onto itself inside a face mask (``fakescan.train.selfblend``)
     self_blend: bool = False
@@ -110,6 +114,9 @@ class Recipe:
     def __post_init__(self) -> None:  # a recipe read back from JSON has lists
         if self.zoom is not None:
             object.__setattr__(self, "zoom", tuple(float(z) for z in self.zoom))
+        if self.source_weights is not None:
+            object.__setattr__(self, "source_weights",
+                               {str(k): float(v) for k, v in self.source_weights.items()})
 
     def replace(self, **changes: Any) -> Recipe:
         """A copy with the given fields changed; ``None`` values are ignored."""

@@ -16,6 +16,7 @@ from fakescan.data.layouts import load_sources
 from fakescan.errors import DataError
 from fakescan.train.data import RandomReencode, RandomZoom, balance_weights
 from fakescan.train.metrics import calibrate_threshold
+from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,14 @@ def test_balanced_weights_give_each_class_and_each_source_in_it_the_same_mass(th
     assert mass[("fake", "alpha")] == pytest.approx(0.5)
     assert mass[("real", "alpha")] == pytest.approx(0.25)
     assert mass[("real", "gamma_reals")] == pytest.approx(0.25)
+    # a source weighted 3 gets three times its class's share, the classes stay equal
+    w = balance_weights(train, {"gamma_reals": 3.0}).numpy()
+    mass = {}
+    for s, x in zip(train, w, strict=True):
+        mass[(s.label, s.source)] = mass.get((s.label, s.source), 0.0) + x
+    assert mass[("fake", "alpha")] == pytest.approx(0.5)
+    assert mass[("real", "alpha")] == pytest.approx(0.125)
+    assert mass[("real", "gamma_reals")] == pytest.approx(0.375)
 
 
 def test_source_neutral_augmentations_keep_shape_and_change_the_image():
@@ -107,7 +116,8 @@ def test_training_on_several_sources_records_them(three_sources, tmp_path):
 
     r = three_sources
     recipe = get_arch("simplecnn").recipe.replace(epochs=1, batch_size=16, max_fpr=0.1,
-                                                   zoom=(0.8, 1.2), reencode=True)
+                                                   zoom=(0.8, 1.2), reencode=True,
+                                                   source_weights={"delta": 2})
     out = tmp_path / "multi"
     card = train(TrainConfig("simplecnn", [r / "alpha", r / "gamma_reals", r / "delta"], out,
                              recipe, workers=0, classes=("real", "fake")))
@@ -122,4 +132,17 @@ def test_training_on_several_sources_records_them(three_sources, tmp_path):
     assert by["gamma_reals"]["fakes_detected"] is None
     saved = json.loads((Path(out) / "config.json").read_text())
     assert saved["recipe"]["zoom"] == [0.8, 1.2] and saved["recipe"]["reencode"]
+    assert saved["recipe"]["source_weights"] == {"delta": 2.0}
     assert saved["data"]["sources"] == srcs
+
+
+def test_a_source_weight_must_name_a_source_of_the_run(three_sources, tmp_path):
+    r = three_sources
+    for spec, msg in (("nosuch=2", "names no source of this run: nosuch"),
+                      ("alpha=0", "must be above 0: alpha"),
+                      ("alpha", "write SOURCE=W")):
+        res = run_cli("train", "--model", "simplecnn", "--data", r / "alpha", "--data",
+                      r / "gamma_reals", "--epochs", "1", "--source-weight", spec,
+                      "--out", tmp_path / spec)
+        assert res.returncode == 2, res.stderr
+        assert msg in res.stderr and "Traceback" not in res.stderr

@@ -3,7 +3,8 @@
     python benchmarks/experiments/train_on_gpu.py --shared DIR --work DIR --out DIR \
         --minutes 6 --run lite0=effnet_lite0:7 --run lite2=effnet_lite2:7 [-- TRAIN FLAGS]
 
-Each ``--run NAME=ARCH:WORKERS[:RECIPE]`` is ``make_default.py``'s training (the ``cross_source``
+Each ``--run "NAME=ARCH:WORKERS[:RECIPE] [FLAGS]"`` (FLAGS: that run's own training flags, after
+the shared ones) is ``make_default.py``'s training (the ``cross_source``
 recipe on every labelled shared source, classes and sources sampled equally, 110 batches of
 32 an epoch), with the epoch budget lifted and ``--max-minutes`` bounding the wall time
 instead; the runs share the GPU and split the CPU cores between their loaders. Then each
@@ -69,7 +70,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--minutes", type=float, required=True, help="each run's --max-minutes")
     ap.add_argument("--run", action="append", required=True,
-                    metavar="NAME=ARCH:WORKERS[:RECIPE]")
+                    metavar="NAME=ARCH:WORKERS[:RECIPE] [FLAGS]")
     ap.add_argument("--sources", nargs="*", default=list(SOURCES))
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--no-eval", action="store_true", help="evaluate elsewhere (device time)")
@@ -90,9 +91,10 @@ def main() -> int:
 
     procs = {}
     for spec in args.run:
-        name, rest = spec.split("=", 1)
+        head, *own = spec.split()
+        name, rest = head.split("=", 1)
         arch, workers, *recipe = rest.split(":")
-        cmd = [sys.executable, "-m", "fakescan", "train", *_train_args(extra), *data,
+        cmd = [sys.executable, "-m", "fakescan", "train", *_train_args(extra), *own, *data,
                *(["--recipe", recipe[0]] if recipe else []),  # (the last --recipe counts)
                "--model", arch, "--workers", workers, "--device", args.device,
                "--max-minutes", str(args.minutes), "--out", str(args.work / name)]

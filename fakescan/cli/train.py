@@ -32,6 +32,23 @@ Float = dict(metavar="X")
 Int = dict(metavar="N")
 
 
+def _source_weights(specs: list[str] | None) -> dict[str, float] | None:
+    """``--source-weight NAME=W`` options as a mapping (the names are checked by training)."""
+    from fakescan.errors import UsageError
+
+    weights: dict[str, float] = {}
+    for spec in specs or []:
+        name, _, w = spec.rpartition("=")
+        try:
+            weights[name] = float(w)
+        except ValueError:
+            name = ""
+        if not name:
+            raise UsageError(f"--source-weight {spec!r}: write SOURCE=W, e.g. "
+                             "dfdc-faceswap-224=3")
+    return weights or None
+
+
 @app.command("train")
 def train_cmd(
     model: Annotated[str, typer.Option("--model", metavar="ARCH",
@@ -90,6 +107,9 @@ def train_cmd(
     balance: Annotated[bool | None, typer.Option(
         "--balance/--no-balance", help="Sample every class, and every source within a class, "
         "equally [default: on with several sources].")] = None,
+    source_weight: Annotated[list[str] | None, typer.Option(
+        metavar="SOURCE=W", help="Balanced sampling: draw this source (a --data folder's "
+        "name) W times as often inside each class it holds; repeatable.")] = None,
     crop: Annotated[Crop, typer.Option(
         metavar=metavar(Crop), help="none: the model sees the whole image; face: each "
         "image's largest face (MTCNN), cut square with --face-margin around it (scans then "
@@ -142,7 +162,7 @@ def train_cmd(
         blur_jpeg=blur_jpeg or None, sharpness_jitter=sharpness_jitter or None,
         sharpness_match=sharpness_match or None, scale_jitter=scale_jitter, grayscale=grayscale,
         max_fpr=max_fpr, seed=seed, zoom=zoom, reencode=reencode, balance=balance,
-        self_blend=self_blend or None)
+        self_blend=self_blend or None, source_weights=_source_weights(source_weight))
     from fakescan.store import models_dir
 
     cfg = TrainConfig(

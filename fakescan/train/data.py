@@ -204,17 +204,21 @@ class ImageSamples(TorchDataset):
         return x, y
 
 
-def balance_weights(samples: list[Sample]) -> torch.Tensor:
+def balance_weights(samples: list[Sample],
+                    source_weights: dict[str, float] | None = None) -> torch.Tensor:
     """Per-sample weights under which every class weighs the same, and inside a class every
-    source: a source of 2,000 real faces does not drown one of 500."""
+    source: a source of 2,000 real faces does not drown one of 500. ``source_weights`` gives
+    a source W times the share of each class it holds (1 for a source it does not name)."""
+    sw = source_weights or {}
     groups: dict[tuple[str, str], int] = {}
     for s in samples:
         groups[(s.label, s.source)] = groups.get((s.label, s.source), 0) + 1
-    per_class: dict[str, int] = {}
-    for label, _ in groups:
-        per_class[label] = per_class.get(label, 0) + 1
+    per_class: dict[str, float] = {}
+    for label, source in groups:
+        per_class[label] = per_class.get(label, 0.0) + sw.get(source, 1.0)
     n_classes = len(per_class)
-    w = [1.0 / (n_classes * per_class[s.label] * groups[(s.label, s.source)]) for s in samples]
+    w = [sw.get(s.source, 1.0) / (n_classes * per_class[s.label] * groups[(s.label, s.source)])
+         for s in samples]
     return torch.tensor(w, dtype=torch.double)
 
 

@@ -97,6 +97,21 @@ def _splits(cfg: TrainConfig, seed: int):
     return ds, train, valid
 
 
+def _check_source_weights(recipe: Recipe, sources: set[str]) -> None:
+    """Source weights name sources of the run and apply to balanced sampling."""
+    if not recipe.source_weights:
+        return
+    if recipe.balance is False:
+        raise UsageError("--source-weight weighs balanced sampling: drop --no-balance")
+    unknown = sorted(set(recipe.source_weights) - sources)
+    if unknown:
+        raise UsageError(f"--source-weight names no source of this run: {', '.join(unknown)} "
+                         f"(sources: {', '.join(sorted(sources))})")
+    bad = [k for k, v in recipe.source_weights.items() if not v > 0]
+    if bad:
+        raise UsageError(f"--source-weight must be above 0: {', '.join(bad)}")
+
+
 def _optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
     sd = opt.state_dict()
     tensors, scalars = {}, {}
@@ -236,6 +251,7 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     ds, train_s, valid_s = _splits(cfg, recipe.seed)
+    _check_source_weights(recipe, {s.source for s in train_s})
     model = spec.build(num_classes=len(ds.classes), **arch_options)
     pretrained_from = None
     if hasattr(model, "load_backbone") and not cfg.resume:
@@ -286,7 +302,8 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     )
     return _Run(cfg, recipe, arch_options, out, pp, ds, train_s, valid_s, model, device, dtype,
                 opt, sched, scaler, [g["lr"] for g in opt.param_groups], train_ds, valid_loader,
-                balance_weights(train_s) if balance else None, workers, pretrained_from,
+                balance_weights(train_s, recipe.source_weights) if balance else None, workers,
+                pretrained_from,
                 n_sources)
 
 
