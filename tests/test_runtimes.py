@@ -11,13 +11,14 @@ from fakescan.scanner.runtimes import (
     Runtime,
     VerdictGuard,
     make_runtime,
+    near_threshold,
     openvino_installed,
 )
 
 
 class _Fixed(Runtime):
     """Probabilities looked up by image index (pixel [0, 0, 0]): an exact runtime, or one
-    with every score moved by ``shift``."""
+    with every score's log-odds moved by ``shift``."""
 
     def __init__(self, sm, p_fake: np.ndarray, shift: float = 0.0) -> None:
         self.sm, self.p, self.shift = sm, p_fake, shift
@@ -26,8 +27,13 @@ class _Fixed(Runtime):
     def __call__(self, images) -> np.ndarray:
         idx = np.asarray(images)[:, 0, 0, 0].astype(int)
         self.calls.append(idx.tolist())
-        pf = np.clip(self.p[idx] + self.shift, 0, 1)
+        pf = _shifted(self.p[idx], self.shift)
         return np.stack([1 - pf, pf], 1).astype(np.float32)  # labels (real, fake)
+
+
+def _shifted(p: np.ndarray, shift: float) -> np.ndarray:
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return 1 / (1 + np.exp(-(np.log(q / (1 - q)) + shift)))
 
 
 def test_guard_rescores_only_near_the_threshold_and_keeps_fp32_verdicts(tiny_model):
@@ -35,21 +41,32 @@ def test_guard_rescores_only_near_the_threshold_and_keeps_fp32_verdicts(tiny_mod
 
     sm = resolve_scan_model(str(tiny_model))
     assert sm.card.labels == ("real", "fake")
-    thr = 0.6
+    thr, shift = 0.9, -0.8 * BF16_VERDICT_MARGIN  # a high threshold, like the default's
     p = np.linspace(0.0, 1.0, 101)
     exact = _Fixed(sm, p)
-    fast = _Fixed(sm, p, shift=-0.12)  # a bf16 error below the margin, in the worst direction
+    fast = _Fixed(sm, p, shift=shift)  # a bf16 error below the margin, in the worst direction
     g = VerdictGuard(fast, lambda: exact, thr)
     images = np.zeros((101, 3, 4, 4), np.uint8)
     images[:, 0, 0, 0] = np.arange(101)
     out = g(images)
     pf = out[:, 1]
     assert ((pf >= thr) == (p >= thr)).all()  # every verdict as fp32 gives it
-    near = np.abs(sm.card.p_fake(_Fixed(sm, p, shift=-0.12)(images)) - thr) < BF16_VERDICT_MARGIN
+    near = near_threshold(_shifted(p, shift), thr, BF16_VERDICT_MARGIN)
     assert g.rescored == near.sum() and exact.calls == [np.flatnonzero(near).tolist()]
-    assert np.allclose(pf[~near], np.clip(p[~near] - 0.12, 0, 1), atol=1e-6)  # the rest as is
-    unguarded = (np.clip(p - 0.12, 0, 1) >= thr) != (p >= thr)
+    assert 0 < near.sum() < 30  # the band is narrow in log-odds near 0.9: few re-scored
+    assert np.allclose(pf[~near], _shifted(p[~near], shift), atol=1e-6)  # the rest as is
+    unguarded = (_shifted(p, shift) >= thr) != (p >= thr)
     assert unguarded.any()  # without the guard this shift flips verdicts: the test can fail
+
+
+def test_the_guard_band_is_symmetric_in_log_odds():
+    p = np.array([0.5, 0.72, 0.74, 0.26, 0.28, 0.95, 0.999])
+    near = near_threshold(p, 0.5, 1.0)  # log-odds 1.0 is p 0.731
+    assert near.tolist() == [True, True, False, False, True, False, False]
+    # at the default's threshold the band is 0.85-0.98, not 0.69-1.0 as a margin of 0.25 in
+    # probability would be
+    assert near_threshold(np.array([0.94, 0.86, 0.97, 0.84, 0.98]), 0.94, 1.0).tolist() == [
+        True, True, True, False, False]
 
 
 def test_bf16_on_a_cpu_comes_guarded_and_fp32_does_not(tiny_model):

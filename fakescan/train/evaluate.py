@@ -174,9 +174,13 @@ def _writable_out(folder: Path, out: Path | None, name: str) -> Path:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         return out
-    if os.access(folder, os.W_OK):
+    from fakescan.store import DEFAULT_MODEL_DIR
+
+    # the shipped default is package data: never written into, even where it could be (an
+    # editable install); a read-only model likewise
+    if os.access(folder, os.W_OK) and folder.resolve() != DEFAULT_MODEL_DIR.resolve():
         return folder
-    fallback = Path("fakescan-eval") / name  # a read-only model (the shipped default)
+    fallback = Path("fakescan-eval") / name
     fallback.mkdir(parents=True, exist_ok=True)
     return fallback
 
