@@ -60,6 +60,14 @@ def test_scan_eval_and_export_without_a_model_name(synth_small, tmp_path):
     r = run_cli("export", "--out", tmp_path / "d.onnx", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["parity"]["ok"]
+    # eval writes its figures beside the caller, never into the package's default folder
+    from fakescan.store import DEFAULT_MODEL_DIR
+
+    before = sorted(p.name for p in DEFAULT_MODEL_DIR.iterdir())
+    r = run_cli("eval", "--data", synth_small, "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in DEFAULT_MODEL_DIR.iterdir()) == before
+    assert (tmp_path / "fakescan-eval" / "fakescan-default" / "metrics.json").is_file()
 
 
 def test_an_untrained_architecture_says_how_to_train_it(tmp_path):

@@ -236,7 +236,9 @@ def evaluate(
     datas, ds = _evaluated_data(card, data, split, ratios, seed, groups)
     oods = [] if ood is None else (list(ood) if isinstance(ood, list | tuple) else [ood])
     dev = pick_device(device)
-    dtype = pick_dtype(dev, precision)
+    # on a CPU, fp32 unless asked: bf16 there moves scores enough to turn verdicts near the
+    # threshold (scans guard against it), and eval's figures must be the verdicts a scan gives
+    dtype = None if precision == "auto" and dev.type == "cpu" else pick_dtype(dev, precision)
     lm.model.to(dev)
     dest = _writable_out(lm.folder, out, card.name)
 
