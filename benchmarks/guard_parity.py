@@ -29,11 +29,6 @@ FOLDERS = ("hard-fake-vs-real-faces", "ffhq-vs-stylegan2", "utkface-real",
            "ood-ffhq-vs-stylegan2-dev")
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p))
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cap", type=int, default=2000, help="images per folder at most")
@@ -45,6 +40,7 @@ def main() -> int:
     from fakescan.scanner.model import resolve_scan_model
     from fakescan.scanner.runtimes import (
         BF16_VERDICT_MARGIN,
+        log_odds,
         make_runtime,
         near_threshold,
         openvino_installed,
@@ -89,7 +85,7 @@ def main() -> int:
                        "verdict_agreement": float(((p >= t) == (ref >= t)).mean()),
                        "flips": int(((p >= t) != (ref >= t)).sum()),
                        "max_abs_delta_p": float(np.abs(p - ref).max()),
-                       "max_abs_delta_logit": float(np.abs(_logit(p) - _logit(ref)).max()),
+                       "max_abs_delta_logit": float(np.abs(log_odds(p) - log_odds(ref)).max()),
                        "roc_auc_delta": abs(roc_auc(y, p) - roc_auc(y, ref)) if both else None,
                        "rescored_share": float(near.mean()) if guarded else None}
                 out["rows"].append(row)
@@ -107,7 +103,7 @@ def main() -> int:
         flip = (fast >= t) != (ref >= t)
         # how far bf16 moves the log-odds of the scores where a verdict is at stake (fp32
         # within 2 of the threshold's), against anywhere
-        dl = np.abs(_logit(fast) - _logit(ref))
+        dl = np.abs(log_odds(fast) - log_odds(ref))
         close = near_threshold(ref, t, 2.0)
         out.setdefault("logit_change", {})[name] = {
             "max_within_2_of_threshold": float(dl[close].max()) if close.any() else None,

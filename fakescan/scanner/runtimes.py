@@ -195,11 +195,16 @@ class OpenVinoRuntime(Runtime):
 BF16_VERDICT_MARGIN = 1.25
 
 
+def log_odds(p) -> np.ndarray:
+    """log(p / (1 - p)), in float64, with p kept 1e-7 away from 0 and 1."""
+    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
 def near_threshold(p_fake: np.ndarray, threshold: float, margin: float) -> np.ndarray:
     """Where ``p_fake`` lies within ``margin`` of ``threshold`` in log-odds: the scores whose
     verdict a bf16 rounding could have turned."""
-    t = min(max(float(threshold), 1e-6), 1 - 1e-6)
-    lt = np.log(t / (1 - t))
+    lt = log_odds(threshold)
     lo, hi = 1 / (1 + np.exp(-(lt - margin))), 1 / (1 + np.exp(-(lt + margin)))
     return (p_fake > lo) & (p_fake < hi)
 

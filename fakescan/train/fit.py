@@ -303,8 +303,7 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     return _Run(cfg, recipe, arch_options, out, pp, ds, train_s, valid_s, model, device, dtype,
                 opt, sched, scaler, [g["lr"] for g in opt.param_groups], train_ds, valid_loader,
                 balance_weights(train_s, recipe.source_weights) if balance else None, workers,
-                pretrained_from,
-                n_sources)
+                pretrained_from, n_sources)
 
 
 def _with_self_blends(train_s: list, cache: list | None, classes: tuple[str, ...],
