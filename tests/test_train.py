@@ -201,3 +201,35 @@ def test_sharpness_match_blurs_fakes_and_sharpens_reals():
     assert max(fake) <= base + 1e-6 and min(fake) < base * 0.95  # fakes: unchanged or blurrier
     assert 0.15 < sum(r > base + 1e-6 for r in real) / 200 < 0.45  # about 30% sharpened
     assert 0.45 < sum(f < base - 1e-6 for f in fake) / 200 < 0.75  # about 60% blurred
+
+
+def test_init_fine_tunes_from_a_model_folders_weights(synth_small, tiny_model, tmp_path):
+    src = load_model(tiny_model)
+    # Learning rates of 0: what the run saves is what it started from, the source's weights.
+    r = get_arch("simplecnn").recipe.replace(epochs=1, batch_size=16, lr=0.0, head_lr=0.0)
+    card = train(TrainConfig("simplecnn", synth_small, tmp_path / "ft", r, workers=0,
+                             init=str(tiny_model)))
+    assert str(tiny_model) in card.training["pretrained"]
+    saved = load_tensors(tmp_path / "ft" / "weights.safetensors")
+    for name, p in src.model.named_parameters():
+        assert torch.equal(saved[name].float(), p.float()), name
+    # The same run without --init starts elsewhere.
+    fresh = train(TrainConfig("simplecnn", synth_small, tmp_path / "fresh", r, workers=0))
+    assert fresh.training["pretrained"] is None
+    other = load_tensors(tmp_path / "fresh" / "weights.safetensors")
+    assert not all(torch.equal(other[n].float(), p.float())
+                   for n, p in src.model.named_parameters())
+
+
+def test_init_refuses_another_network_or_a_clashing_flag(synth_small, tiny_model, tmp_path):
+    base = ("train", "--data", synth_small, "--epochs", "1", "--workers", "0")
+    for extra, msg in ((("--model", "salman", "--init", tiny_model),
+                        "is not this run's network: it has architecture simplecnn"),
+                       (("--model", "simplecnn", "--init", tmp_path / "nosuch"),
+                        "--init: no model folder"),
+                       (("--model", "simplecnn", "--init", tiny_model, "--no-pretrained"),
+                        "--init sets every starting weight: drop --no-pretrained")):
+        res = run_cli(*base, *extra, "--out", tmp_path / "out")
+        assert res.returncode == 2, res.stderr
+        assert msg in res.stderr and "Traceback" not in res.stderr
+        assert not (tmp_path / "out" / "config.json").exists()

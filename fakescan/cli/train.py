@@ -132,6 +132,10 @@ def train_cmd(
     backbone_weights: Annotated[Path | None, typer.Option(
         metavar="FILE", help="Pretrained architectures: the ImageNet backbone (.pth or "
         ".safetensors).")] = None,
+    init: Annotated[str | None, typer.Option(
+        "--init", metavar="MODEL", help="Fine-tune: start from this model's weights (a "
+        "folder, a name in the store, or 'default' for the shipped detector); same "
+        "architecture and classes.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     seed: Seed = 0,
     ratios: Ratios = DEFAULT_RATIOS,
@@ -172,7 +176,7 @@ def train_cmd(
         backbone_weights=backbone_weights, resume=resume, device=device,
         precision=str(precision), steps_per_epoch=steps_per_epoch, workers=workers,
         ratios=check_ratios(ratios), resume_epochs=epochs, groups=groups,
-        max_minutes=max_minutes,
+        max_minutes=max_minutes, init=init,
     )
     card = train(cfg, console=err)
     t = card.outcome

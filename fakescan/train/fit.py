@@ -29,7 +29,7 @@ from fakescan.data.kinds import source_kinds
 from fakescan.data.layouts import Sample, load_sources
 from fakescan.data.split import stratified_split
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
-from fakescan.errors import UsageError
+from fakescan.errors import ModelError, UsageError
 from fakescan.imaging import normalize
 from fakescan.nets import count_parameters, get_arch
 from fakescan.store import WEIGHTS, versions
@@ -77,6 +77,7 @@ class TrainConfig:
     face_margin: float = DEFAULT_FACE_MARGIN
     groups: Path | None = None  # a groups file: files of one group stay in one split
     max_minutes: float | None = None  # no new epoch once this much wall time has passed
+    init: str | None = None  # start from this model folder's weights (a name, path or default)
 
     @property
     def datasets(self) -> list[Path]:
@@ -213,6 +214,10 @@ def _resolved_recipe(cfg: TrainConfig) -> tuple[Recipe, dict[str, Any], Preproce
     """The recipe, architecture options and preprocessing this run uses: ``cfg``'s, or on
     resume the run's own (with ``--epochs`` as a new budget)."""
     out = Path(cfg.out)
+    if cfg.init is not None and (cfg.resume or cfg.backbone_weights or not cfg.pretrained):
+        clash = ("--resume" if cfg.resume else "--backbone-weights" if cfg.backbone_weights
+                 else "--no-pretrained")
+        raise UsageError(f"--init sets every starting weight: drop {clash}")
     if cfg.resume:
         if not (out / "last.json").is_file():
             raise UsageError(f"cannot resume {out}: no resumable run there (no last.json)")
@@ -254,7 +259,9 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     _check_source_weights(recipe, {s.source for s in train_s})
     model = spec.build(num_classes=len(ds.classes), **arch_options)
     pretrained_from = None
-    if hasattr(model, "load_backbone") and not cfg.resume:
+    if cfg.init is not None and not cfg.resume:
+        pretrained_from = _init_from(model, cfg, arch_options, ds.classes, pp)
+    elif hasattr(model, "load_backbone") and not cfg.resume:
         from fakescan.train.pretrained import load_backbone_file, pretrained_state
 
         if cfg.backbone_weights:
@@ -304,6 +311,31 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
                 opt, sched, scaler, [g["lr"] for g in opt.param_groups], train_ds, valid_loader,
                 balance_weights(train_s, recipe.source_weights) if balance else None, workers,
                 pretrained_from, n_sources)
+
+
+def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
+               classes: tuple[str, ...], pp: Preprocess) -> str:
+    """Load ``cfg.init``'s weights (a model folder, a store name or ``default``) into
+    ``model`` to fine-tune it; it must be the same network for the same classes and input.
+    Returns what the card records as the run's starting point."""
+    from fakescan.store import load_model
+
+    try:
+        src = load_model(cfg.init)
+    except ModelError as e:
+        raise UsageError(f"--init: {e}") from None
+    card = src.card
+    mismatch = [f"{what} {theirs} (this run: {ours})" for what, theirs, ours in (
+        ("architecture", card.architecture, cfg.arch),
+        ("architecture options", dict(card.arch_options), dict(arch_options)),
+        ("classes", list(card.labels), list(classes)),
+        ("input size", card.preprocess.input_size, pp.input_size),
+        ("crop", card.preprocess.crop, pp.crop)) if theirs != ours]
+    if mismatch:
+        raise UsageError(f"--init {src.folder} is not this run's network: it has "
+                         + "; ".join(mismatch))
+    model.load_state_dict(src.model.state_dict())
+    return f"{card.name} ({src.folder}, weights sha256 {sha256_file(src.folder / WEIGHTS)[:12]})"
 
 
 def _with_self_blends(train_s: list, cache: list | None, classes: tuple[str, ...],
@@ -439,7 +471,10 @@ def _finalize(run: _Run, state: dict[str, Any], stopped_early: bool) -> ModelCar
     if not (run.out / WEIGHTS).exists():
         raise UsageError("no epoch completed; nothing to save")
     run.model.load_state_dict(load_tensors(run.out / WEIGHTS))
-    probs, targets, val_loss = predict_probs(run.model, run.valid_loader, run.device, run.dtype,
+    # Calibrated on fp32 scores, what a scan's verdicts are computed from (a bf16 scan is
+    # guarded near the threshold), not on the autocast scores of training: bf16 moved the
+    # threshold enough to break the bound on the validation reals it was set on.
+    probs, targets, val_loss = predict_probs(run.model, run.valid_loader, run.device, None,
                                              run.pp)
     card = _card(run, state, {}, 0.5)
     y = (targets != card.negative_index).astype(int)
