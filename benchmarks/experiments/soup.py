@@ -23,44 +23,48 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 
-def main(argv: list[str] | None = None) -> int:
+def average(models: list, out: Path, weights: list[float] | None = None) -> Path:
+    """Write the weighted average of ``models`` (folders or names of one network) to ``out``
+    with the first one's card (its threshold, until ``eval --calibrate``)."""
     from fakescan.card import ModelCard
+    from fakescan.errors import UsageError
     from fakescan.store import WEIGHTS, load_model
     from fakescan.weights import save_tensors, sha256_file
 
+    ws = weights or [1.0] * len(models)
+    if len(ws) != len(models) or min(ws) < 0 or sum(ws) <= 0:
+        raise UsageError("soup: one non-negative weight per model, not all 0")
+    ws = [w / sum(ws) for w in ws]
+    loaded = [load_model(m) for m in models]
+    first = loaded[0].card
+    for m in loaded[1:]:
+        if (m.card.architecture, m.card.labels) != (first.architecture, first.labels):
+            raise UsageError(f"soup: {m.folder} is a {m.card.architecture} {m.card.labels}, "
+                             f"not {first.architecture} {first.labels}")
+    states = [m.model.state_dict() for m in loaded]
+    soup = {k: (sum(w * s[k].float() for w, s in zip(ws, states, strict=True))
+                if v.is_floating_point() else v.clone()) for k, v in states[0].items()}
+    out.mkdir(parents=True, exist_ok=True)
+    save_tensors(soup, out / WEIGHTS)
+    training = {**first.training, "soup": [
+        {"folder": str(m.folder), "identity": m.card.identity, "weight": w}
+        for m, w in zip(loaded, ws, strict=True)]}
+    card = dataclasses.replace(first, name=out.name, training=training, metrics={},
+                               weights_sha256=sha256_file(out / WEIGHTS))
+    card.save(out)
+    ModelCard.load(out)  # readable back
+    parts = [f"{w:.2f} x {m.folder.name}" for m, w in zip(loaded, ws, strict=True)]
+    print(f"{out}: {' + '.join(parts)}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("models", nargs="+")
     ap.add_argument("--weights", type=float, nargs="+", help="one per model [equal]")
     args = ap.parse_args(argv)
-    ws = args.weights or [1.0] * len(args.models)
-    if len(ws) != len(args.models) or min(ws) < 0 or sum(ws) <= 0:
-        ap.error("--weights: one non-negative weight per model, not all 0")
-    ws = [w / sum(ws) for w in ws]
-    loaded = [load_model(m) for m in args.models]
-    first = loaded[0].card
-    for m in loaded[1:]:
-        if (m.card.architecture, m.card.labels) != (first.architecture, first.labels):
-            ap.error(f"{m.folder} is a {m.card.architecture} {m.card.labels}, not "
-                     f"{first.architecture} {first.labels}")
-    states = [m.model.state_dict() for m in loaded]
-    soup = {}
-    for k, v in states[0].items():
-        if v.is_floating_point():
-            soup[k] = sum(w * s[k].float() for w, s in zip(ws, states, strict=True))
-        else:
-            soup[k] = v.clone()
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_tensors(soup, args.out / WEIGHTS)
-    training = {**first.training, "soup": [
-        {"folder": str(m.folder), "identity": m.card.identity, "weight": w}
-        for m, w in zip(loaded, ws, strict=True)]}
-    card = dataclasses.replace(first, name=args.out.name, training=training, metrics={},
-                               weights_sha256=sha256_file(args.out / WEIGHTS))
-    card.save(args.out)
-    ModelCard.load(args.out)  # readable back
-    parts = [f"{w:.2f} x {m.folder.name}" for m, w in zip(loaded, ws, strict=True)]
-    print(f"{args.out}: {' + '.join(parts)}")
+    average(args.models, args.out, args.weights)
     return 0
 
 
