@@ -87,3 +87,29 @@ def test_a_built_wheel_carries_the_default_model(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for f in ("config.json", "weights.safetensors", "README.md"):
         assert f"fakescan/default_model/{f}" in names
+
+
+def test_the_shipped_threshold_holds_its_bound_in_every_sources_validation_reals(tmp_path):
+    """The card says: at most 5% of each training source's validation reals called fake.
+    Checked on fp32 scores, what a scan's verdicts come from (a threshold set on bf16 scores
+    once broke it in fp32: 6.5% of ciplab's)."""
+    import pytest
+
+    from fakescan.store import load_model
+    from tests.conftest import SHARED
+
+    card = load_model(None).card
+    sources = [s["name"] for s in card.data["sources"]]
+    folders = [SHARED / "datasets" / s for s in sources]
+    if not all(f.is_dir() for f in folders):
+        pytest.skip(f"the default's training sources are not all in {SHARED / 'datasets'}")
+    bound = card.recipe["max_fpr"]
+    args = [x for f in folders for x in ("--data", f)]
+    r = run_cli("eval", *args, "--split", "valid",
+                "--precision", "fp32", "--json", "--out", tmp_path / "e")
+    assert r.returncode == 0, r.stderr
+    by_source = json.loads(r.stdout)["details"]["by_source"]
+    assert set(by_source) == set(sources)
+    for name, row in by_source.items():
+        if row["real_called_fake"] is not None:
+            assert row["real_called_fake"] <= bound, (name, row)
