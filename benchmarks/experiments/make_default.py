@@ -1,8 +1,9 @@
 """Train the default detector that ships with fakescan and pack it into the package.
 
-    python benchmarks/experiments/make_default.py            # train (~60 min on 2 cores), pack
-    python benchmarks/experiments/make_default.py --from DIR # pack a model trained already
-    python benchmarks/experiments/make_default.py -- --self-blend   # extra training flags
+    python benchmarks/experiments/make_default.py     # train both stages (~85 min on 2 cores)
+    python benchmarks/experiments/make_default.py --from STAGE1 [--tuned STAGE2]  # reuse runs
+    python benchmarks/experiments/make_default.py --no-tune   # stage 1 alone
+    python benchmarks/experiments/make_default.py -- --self-blend   # extra stage-1 flags
 
 Training: ``fakescan train --model effnet_lite0 --recipe cross_source`` on every labelled
 shared source and all three kinds of fake: ``hard-fake-vs-real-faces`` and
@@ -16,6 +17,13 @@ the look of DFDC frames carries no label); an epoch is a budget, not a pass: up 
 of 110 batches of 32, early stopping after 6 without a better validation loss. The shipped
 weights were trained with these flags on a GPU (``train_on_gpu.py``, 2026-11-26: 14 epochs
 in a 5-minute budget, the best the last); on 2 cores the same run takes about an hour.
+Stage 2 (``TUNE_ARGS``): the stage-1 model fine-tuned from its own weights (``--init``; 1e-4
+for backbone and head, no warm-up, DFDC drawn 4x and ciplab's reals, the source that sets the
+threshold, 2x; up to 5 epochs of 110 batches), then the two weight sets averaged
+(``soup.py``) and the threshold set again on fp32 validation scores (``eval --calibrate
+--max-fpr 0.05 --precision fp32``). The shipped soup: stage 1 from the GPU run, stage 2 on
+this 2-core CPU (22 minutes, best epoch 2), 2026-11-26 ("Fine-tuning and averaging" in
+``benchmarks/README.md``).
 Packing: the weights as float16 safetensors (7.7 MB; biases and BatchNorm stay float32; every
 verdict on the validation images checked against the float32 model), the card, named
 ``fakescan-default``, and the int8 ONNX file (``fakescan export --int8``: parity checked on
