@@ -8,6 +8,8 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from tests.conftest import REPO, run_cli
 
 
@@ -93,8 +95,6 @@ def test_the_shipped_threshold_holds_its_bound_in_every_sources_validation_reals
     """The card says: at most 5% of each training source's validation reals called fake.
     Checked on fp32 scores, what a scan's verdicts come from (a threshold set on bf16 scores
     once broke it in fp32: 6.5% of ciplab's)."""
-    import pytest
-
     from fakescan.store import load_model
     from tests.conftest import SHARED
 

@@ -1,14 +1,15 @@
 """Average the weights of model folders of one network (a "model soup") into a new folder.
 
     python benchmarks/experiments/soup.py OUT A B [C ...] [--weights 0.5 0.5]
-    fakescan eval OUT --split valid --calibrate --max-fpr 0.05   # its own threshold
+    fakescan eval OUT --split test --calibrate --max-fpr 0.05   # its own threshold (set on valid)
     fakescan eval OUT --ood ../shared/datasets/ood-ffhq-vs-stylegan2-dev
 
 Fine-tuned runs that start from one set of weights (``fakescan train --init A``) stay in one
 basin, and the average of their weights often ranks better than either (Wortsman et al.,
 2022), at no cost when scanning: one network, the same speed. Every tensor is averaged
 (BatchNorm's running statistics too; its batch counter is the first folder's). OUT gets the
-first folder's card with the new weights' hash and a note of what was averaged; its threshold
+first folder's card with the new weights' hash and the identities averaged (not their
+folders, which are scratch); its threshold
 is the first folder's until ``eval --calibrate`` sets its own.
 """
 
@@ -46,9 +47,8 @@ def average(models: list, out: Path, weights: list[float] | None = None) -> Path
                 if v.is_floating_point() else v.clone()) for k, v in states[0].items()}
     out.mkdir(parents=True, exist_ok=True)
     save_tensors(soup, out / WEIGHTS)
-    training = {**first.training, "soup": [
-        {"folder": str(m.folder), "identity": m.card.identity, "weight": w}
-        for m, w in zip(loaded, ws, strict=True)]}
+    training = {**first.training, "soup": [{"identity": m.card.identity, "weight": w}
+                                           for m, w in zip(loaded, ws, strict=True)]}
     card = dataclasses.replace(first, name=out.name, training=training, metrics={},
                                weights_sha256=sha256_file(out / WEIGHTS))
     card.save(out)

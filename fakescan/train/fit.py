@@ -259,7 +259,7 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     _check_source_weights(recipe, {s.source for s in train_s})
     model = spec.build(num_classes=len(ds.classes), **arch_options)
     pretrained_from = None
-    if cfg.init is not None and not cfg.resume:
+    if cfg.init is not None:  # (never with --resume: _resolved_recipe refuses it)
         pretrained_from = _init_from(model, cfg, arch_options, ds.classes, pp)
     elif hasattr(model, "load_backbone") and not cfg.resume:
         from fakescan.train.pretrained import load_backbone_file, pretrained_state
@@ -335,7 +335,7 @@ def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
         raise UsageError(f"--init {src.folder} is not this run's network: it has "
                          + "; ".join(mismatch))
     model.load_state_dict(src.model.state_dict())
-    return f"{card.name} ({src.folder}, weights sha256 {sha256_file(src.folder / WEIGHTS)[:12]})"
+    return f"{card.identity} ({src.folder})"
 
 
 def _with_self_blends(train_s: list, cache: list | None, classes: tuple[str, ...],
