@@ -93,6 +93,16 @@ def test_eval_leaves_metrics_figures_and_calibrates_only_when_asked(trained, syn
     assert m["calibrated_now"] and m["threshold_calibrated_on"].startswith("valid")
     card = json.loads((trained / "config.json").read_text())
     assert card["threshold"] == m["threshold"]
+    # on the validation split itself: calibrated too (it used to be ignored in silence)
+    before = card["threshold"]
+    r = run_cli("eval", trained, "--data", synth_small, "--split", "valid", "--calibrate",
+                "--max-fpr", "0")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((trained / "metrics.json").read_text())
+    assert m["split"] == "valid" and m["calibrated_now"] and "max FPR 0" in \
+        m["threshold_calibrated_on"]
+    assert json.loads((trained / "config.json").read_text())["threshold"] == m["threshold"]
+    assert m["threshold"] >= before and m["details"]["real_called_fake"] == 0.0
 
 
 def test_eval_reports_one_row_per_ood_set_and_the_worst(trained, synth_small, tmp_path):

@@ -246,7 +246,9 @@ def evaluate(
         return score_samples(lm, samples, dev, dtype, batch_size, workers, perturb=perturb)
 
     threshold, calibrated_on, valid_report = card.threshold, card.threshold_calibrated_on, None
-    if (calibrate or max_fpr is not None) and "valid" in ds.splits and split != "valid":
+    if (calibrate or max_fpr is not None) and "valid" not in ds.splits:
+        raise UsageError(f"{', '.join(map(str, datas))} has no 'valid' split to calibrate on")
+    if calibrate or max_fpr is not None:  # on valid; with --split valid, the split reported
         threshold, calibrated_on, valid_report = _recalibrate(
             card, score, ds.splits["valid"], max_fpr, datas)
 
