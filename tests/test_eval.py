@@ -101,8 +101,11 @@ def test_eval_leaves_metrics_figures_and_calibrates_only_when_asked(trained, syn
     m = json.loads((trained / "metrics.json").read_text())
     assert m["split"] == "valid" and m["calibrated_now"] and "max FPR 0" in \
         m["threshold_calibrated_on"]
-    assert json.loads((trained / "config.json").read_text())["threshold"] == m["threshold"]
+    card = json.loads((trained / "config.json").read_text())
+    assert card["threshold"] == m["threshold"]
     assert m["threshold"] >= before and m["details"]["real_called_fake"] == 0.0
+    # the validation figures the card keeps are the new threshold's, not the old one's
+    assert card["metrics"]["valid"]["by_kind"]["real"]["real_called_fake"] == 0.0
 
 
 def test_eval_reports_one_row_per_ood_set_and_the_worst(trained, synth_small, tmp_path):

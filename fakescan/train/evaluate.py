@@ -43,6 +43,7 @@ from fakescan.train.metrics import (
     per_kind,
     per_source,
     roc_curve,
+    validation_record,
 )
 
 CROSS_SOURCE_KEYS = ("n", "accuracy", "roc_auc", "real_called_fake", "fakes_detected", TPR_KEY)
@@ -246,11 +247,12 @@ def evaluate(
         return score_samples(lm, samples, dev, dtype, batch_size, workers, perturb=perturb)
 
     threshold, calibrated_on, valid_report = card.threshold, card.threshold_calibrated_on, None
+    record = None
     if (calibrate or max_fpr is not None) and "valid" not in ds.splits:
         raise UsageError(f"{', '.join(map(str, datas))} has no 'valid' split to calibrate on")
     if calibrate or max_fpr is not None:  # on valid; with --split valid, the split reported
-        threshold, calibrated_on, valid_report = _recalibrate(
-            card, score, ds.splits["valid"], max_fpr, datas)
+        threshold, calibrated_on, valid_report, record = _recalibrate(
+            card, score, ds.splits["valid"], max_fpr, datas, source_kinds(ds))
 
     samples = known_samples(ds.splits[split], card.labels, strict=True)
     probs, targets, loss = score(samples)
@@ -290,7 +292,9 @@ def evaluate(
     (dest / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
     if valid_report is not None:  # asked for: the new threshold is what scans will use
-        card.replace(threshold=threshold, threshold_calibrated_on=calibrated_on).save(lm.folder)
+        # and the validation figures the card keeps, now at that threshold
+        card.replace(threshold=threshold, threshold_calibrated_on=calibrated_on,
+                     metrics={**card.metrics, "valid": record}).save(lm.folder)
     return Evaluation(metrics)
 
 
@@ -323,12 +327,13 @@ def _evaluated_data(card, data, split: str, ratios, seed, groups):
     return datas, ds
 
 
-def _recalibrate(card, score, valid: list[Sample], max_fpr: float | None, datas: list[Path]):
+def _recalibrate(card, score, valid: list[Sample], max_fpr: float | None, datas: list[Path],
+                 kind_of: dict[str, str]):
     """A new threshold from the validation split: (threshold, how it was chosen, the
-    validation report at it)."""
+    validation report at it, the card's validation record at it)."""
     neg = card.negative_index
     vs = known_samples(valid, card.labels, strict=True)
-    vp, vt, _ = score(vs)
+    vp, vt, loss = score(vs)
     if max_fpr is None:
         max_fpr = card.recipe.get("max_fpr")
     groups = np.array([s.source for s in vs])
@@ -340,7 +345,8 @@ def _recalibrate(card, score, valid: list[Sample], max_fpr: float | None, datas:
                                     groups if n_src > 1 else None)
     calibrated_on = calibration_label(max_fpr, n_src) + f" of {source_name(datas[0])}" + (
         f" and {len(datas) - 1} more" if len(datas) > 1 else "")
-    return threshold, calibrated_on, classification_report(vp, vt, card, threshold)
+    return (threshold, calibrated_on, classification_report(vp, vt, card, threshold),
+            validation_record(vp, vt, card, groups, kind_of, threshold, loss))
 
 
 def _error_analysis(card, samples, probs, targets, threshold: float, split: str,

@@ -45,8 +45,7 @@ from fakescan.train.data import (
 from fakescan.train.metrics import (
     calibrate_threshold,
     calibration_label,
-    per_kind,
-    per_source,
+    validation_record,
 )
 from fakescan.weights import load_tensors, save_tensors, sha256_file
 
@@ -482,9 +481,8 @@ def _finalize(run: _Run, state: dict[str, Any], stopped_early: bool) -> ModelCar
     groups = np.array([s.source for s in run.valid_s])
     threshold = calibrate_threshold(y, pf, run.recipe.max_fpr,
                                     groups if run.n_sources > 1 else None)
-    metrics = {"valid": {"loss": val_loss, "accuracy": float((probs.argmax(1) == targets).mean()),
-                         "by_source": per_source(y, pf, groups, threshold),
-                         "by_kind": per_kind(y, pf, groups, source_kinds(run.ds), threshold)}}
+    metrics = {"valid": validation_record(probs, targets, card, groups, source_kinds(run.ds),
+                                          threshold, val_loss)}
     card = _card(run, {**state, "stopped_early": stopped_early}, metrics, threshold)
     card.save(run.out)
     return card

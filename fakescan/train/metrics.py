@@ -220,6 +220,19 @@ def per_kind(y: np.ndarray, score: np.ndarray, sources: np.ndarray, kind_of: dic
     return out
 
 
+def validation_record(probs: np.ndarray, targets: np.ndarray, rule: DecisionRule | ModelCard,
+                      sources: np.ndarray, kind_of: dict[str, str], threshold: float,
+                      loss: float) -> dict[str, Any]:
+    """What a model's card keeps of the validation split its threshold was set on
+    (``metrics.valid``): the loss, argmax accuracy, and each source's and kind's figures at
+    ``threshold``."""
+    y = (targets != rule.negative_index).astype(np.int64)
+    pf = rule.p_fake(probs)
+    return {"loss": loss, "accuracy": float((probs.argmax(1) == targets).mean()),
+            "by_source": per_source(y, pf, sources, threshold),
+            "by_kind": per_kind(y, pf, sources, kind_of, threshold)}
+
+
 @dataclass(frozen=True)
 class KindRow:
     """One row of a ``per_kind`` table: a kind of fake (images, share found, ROC-AUC), or the
