@@ -11,7 +11,7 @@ import pytest
 from fakescan.calibrate import calibrate
 from fakescan.card import ModelCard
 from fakescan.errors import UsageError
-from fakescan.train.metrics import calibrate_threshold, reals_threshold
+from fakescan.train.metrics import allowed_false_alarms, calibrate_threshold, reals_threshold
 from tests.conftest import run_cli
 
 
@@ -23,9 +23,34 @@ def test_reals_threshold_calls_at_most_the_bound_fake_and_no_stricter(bound):
         t = reals_threshold(s, bound)
         called = (s >= t).mean()
         assert called <= bound + 1e-12
-        # the most sensitive such threshold: the next real down would break the bound
-        k = int(np.floor(bound * n + 1e-9))
-        assert (s >= t).sum() == min(k, n)
+        # the most sensitive such threshold: the next real down would break the allowance
+        assert (s >= t).sum() == allowed_false_alarms(n, bound)
+
+
+def test_allowed_false_alarms_counts():
+    # floor(bound * (n + 1) - 1/2), never below 0
+    assert [allowed_false_alarms(n, 0.05) for n in (0, 10, 20, 40, 50, 59, 108, 150, 200)] == \
+        [0, 0, 0, 1, 2, 2, 4, 7, 9]
+    assert allowed_false_alarms(50, 0.0) == 0 and allowed_false_alarms(9, 0.5) == 4
+
+
+@pytest.mark.parametrize("n", [20, 40, 50, 200])
+def test_reals_threshold_bounds_the_share_of_new_reals_called_fake(n):
+    """The promise is about reals the threshold never saw: over many draws of ``n``
+    calibration reals, new reals from the same source are called fake at most ``bound`` of
+    the time on average (exactly: a uniform score is its own CDF). The plain share of the
+    ``n`` (10 of 200 for 5%), the rule before, breaks that promise where ``bound * n`` is
+    whole."""
+    rng = np.random.default_rng(n)
+    draws, bound = 4000, 0.05
+    cal = np.sort(rng.uniform(size=(draws, n)), axis=1)
+    new = np.array([1.0 - reals_threshold(c, bound) for c in cal])  # P(new >= threshold)
+    assert new.mean() <= bound
+    if n >= 50:
+        assert new.mean() > 0.045  # and no stricter than it needs to be
+    k = int(np.floor(bound * n))  # the plain share, midway below the k-th highest
+    plain = 1.0 - (cal[:, n - k - 1] + cal[:, n - k]) / 2
+    assert (plain.mean() > bound) == (n != 50)  # 50: 2 of 50 is what both allow
 
 
 def test_reals_threshold_with_ties_stays_within_the_bound():

@@ -10,6 +10,7 @@ import pytest
 
 from fakescan.card import DecisionRule
 from fakescan.train.metrics import (
+    allowed_false_alarms,
     average_precision,
     calibrate_threshold,
     classification_report,
@@ -173,11 +174,12 @@ def test_max_fpr_threshold_bounds_false_alarms_on_validation():
     youden = calibrate_threshold(y, s)
     for target in (0.01, 0.05, 0.2):
         t = calibrate_threshold(y, s, max_fpr=target)
-        fpr = ((s >= t) & (y == 0)).sum() / 200
-        assert fpr <= target
-        # the most sensitive such threshold: one score lower would break the bound
+        called = ((s >= t) & (y == 0)).sum()
+        assert called / 200 <= target
+        assert called == allowed_false_alarms(200, target)  # new reals: <= target expected
+        # the most sensitive such threshold: one score lower would break the allowance
         below = s[s < t].max()
-        assert ((s >= below) & (y == 0)).sum() / 200 > target
+        assert ((s >= below) & (y == 0)).sum() > allowed_false_alarms(200, target)
     assert calibrate_threshold(y, s, max_fpr=0.01) > youden
     # the top score is a real one: nothing can be called fake at 0 FPR but the threshold is valid
     assert 0.0 < calibrate_threshold(np.array([0, 1]), np.array([0.9, 0.8]), max_fpr=0.0) <= 1.0

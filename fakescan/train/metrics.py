@@ -60,11 +60,11 @@ def calibrate_threshold(y: np.ndarray, score: np.ndarray, max_fpr: float | None 
     """The decision threshold, from validation scores.
 
     By default the threshold maximising Youden's J (TPR - FPR). With ``max_fpr``, the one with
-    the highest TPR whose false-positive rate (reals called fake) stays <= ``max_fpr``: the
-    policy for a user who cares more about false alarms than about missed fakes. With
-    ``groups`` (each sample's source), the bound holds in every source that has negatives,
-    not only pooled: a source whose real photos the model finds harder is not hidden by an
-    easy one.
+    the highest TPR that calls at most ``allowed_false_alarms(n, max_fpr)`` of the ``n`` reals
+    fake, so that on average at most ``max_fpr`` of *new* reals are called fake: the policy
+    for a user who cares more about false alarms than about missed fakes. With ``groups``
+    (each sample's source), the bound holds in every source that has negatives, not only
+    pooled: a source whose real photos the model finds harder is not hidden by an easy one.
 
     It sits halfway between the chosen score and the next lower one, so it generalises rather
     than sitting on a validation point; ties prefer the threshold nearest 0.5.
@@ -81,15 +81,12 @@ def calibrate_threshold(y: np.ndarray, score: np.ndarray, max_fpr: float | None 
         allowed = np.ones_like(gain, dtype=bool)
     else:
         gain = tpr
-        worst = fpr
-        if groups is not None:  # each source's FPR at each candidate threshold
-            worst = np.zeros_like(fpr)
-            for g in np.unique(groups):
-                neg = np.sort(score[(groups == g) & (y == 0)])
-                if len(neg):
-                    above = len(neg) - np.searchsorted(neg, thr, side="left")
-                    worst = np.maximum(worst, above / len(neg))
-        allowed = worst <= max_fpr + 1e-12
+        allowed = np.ones_like(tpr, dtype=bool)
+        # each source's reals called fake at each candidate threshold, against its allowance
+        for g in ([None] if groups is None else np.unique(groups[y == 0])):
+            neg = np.sort(score[(y == 0) if g is None else (y == 0) & (groups == g)])
+            above = len(neg) - np.searchsorted(neg, thr, side="left")
+            allowed &= above <= allowed_false_alarms(len(neg), max_fpr)
     gain = np.where(allowed & np.isfinite(thr), gain, -np.inf)
     if not np.isfinite(gain.max()):  # even the top score is a real: call (almost) nothing fake
         return float((thr[1] + 1.0) / 2)
@@ -102,15 +99,32 @@ def calibrate_threshold(y: np.ndarray, score: np.ndarray, max_fpr: float | None 
     return min(cands, key=lambda t: abs(t - 0.5)) if cands else 0.5
 
 
+def allowed_false_alarms(n: int, max_fpr: float) -> int:
+    """How many of ``n`` reals scored for calibration the threshold may call fake so that, on
+    average, at most ``max_fpr`` of new reals from the same source are called fake.
+
+    Calling the top ``k`` of ``n`` exchangeable scores fake, with the threshold midway between
+    the ``k``-th highest and the next, a new real's score passes it with probability between
+    ``k / (n + 1)`` and ``(k + 1) / (n + 1)`` (its rank among the ``n + 1`` is uniform: the
+    argument of split conformal prediction), ``(k + 1/2) / (n + 1)`` where scores are dense
+    there (exactly, for uniform scores). Hence ``k = floor(max_fpr * (n + 1) - 1/2)``. The plain
+    share, ``floor(max_fpr * n)``, the rule before this one, lets more through where
+    ``max_fpr * n`` is nearly whole: on average 5.2% of new reals for a 5% bound on 200, 5.05%
+    on 108, 6.1% on 40, 7.1% on 20; elsewhere the two agree (50, 59 or 150 reals: 2, 2, 7).
+    Never below 0: with too few reals to allow one, the threshold sits above all of them.
+    """
+    return max(int(np.floor(max_fpr * (n + 1) - 0.5 + 1e-9)), 0)
+
+
 def reals_threshold(score: np.ndarray, max_fpr: float) -> float:
-    """The most sensitive threshold that calls at most ``max_fpr`` of these real images' scores
-    fake (verdict: score >= threshold), halfway between the highest score it lets pass and
-    the lowest it calls fake; 0.5 with no scores."""
+    """The most sensitive threshold that calls at most ``allowed_false_alarms(n, max_fpr)`` of
+    these ``n`` real images' scores fake (verdict: score >= threshold), halfway between the
+    highest score it lets pass and the lowest it calls fake; 0.5 with no scores."""
     s = np.sort(np.asarray(score, dtype=np.float64))
     n = len(s)
     if n == 0:
         return 0.5
-    k = int(np.floor(max_fpr * n + 1e-9))  # how many reals may be called fake
+    k = allowed_false_alarms(n, max_fpr)  # how many of these reals may be called fake
     if k >= n:
         return float(np.nextafter(s[0], -np.inf)) if s[0] > 0 else 0.0
     passed = s[n - k - 1]  # the highest score that must stay "real"
