@@ -95,8 +95,10 @@ def _histogram_svg(scores: np.ndarray, threshold: float | None) -> str:
         x = pad + threshold * (w - 2 * pad)
         line = (f'<line id="threshold" x1="{x:.1f}" x2="{x:.1f}" y1="{pad - 10}" '
                 f'y2="{h - pad}" stroke="black" stroke-width="2" stroke-dasharray="5,3"/>'
-                f'<text x="{x + 4:.1f}" y="{pad - 12}" font-size="12">threshold '
-                f"{threshold:.3f}</text>")
+                # the label on the line's right, or its left where it would leave the figure
+                f'<text x="{x + 4 if threshold < 0.75 else x - 4:.1f}" y="{pad - 12}" '
+                f'font-size="12" text-anchor="{"start" if threshold < 0.75 else "end"}">'
+                f"threshold {threshold:.3f}</text>")
     return (f'<svg id="histogram" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
             f'role="img" aria-label="p_fake histogram">'
             f'<line x1="{pad}" x2="{w - pad}" y1="{h - pad}" y2="{h - pad}" stroke="#555"/>'

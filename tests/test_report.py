@@ -87,3 +87,20 @@ def test_report_of_100k_rows_stays_small(tmp_path):
     r = write_report(Path(out), tmp_path / "big.html", top=200)
     assert r.rows == 100_000 and r.thumbnails == 200
     assert r.bytes < 3_000_000
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.932, 0.999])
+def test_the_threshold_label_stays_inside_the_histogram(threshold):
+    """Near 1 the label goes to the line's left (it was cut off at the figure's edge)."""
+    import numpy as np
+
+    from fakescan.report import _histogram_svg
+
+    svg = _histogram_svg(np.linspace(0, 1, 50), threshold)
+    width = float(re.search(r'<svg id="histogram" width="(\d+)"', svg).group(1))
+    x, anchor = re.search(r'<text x="([0-9.]+)" y="[0-9.]+" font-size="12" '
+                          r'text-anchor="(start|end)">threshold', svg).groups()
+    chars = len(f"threshold {threshold:.3f}") * 7  # ~7 px per character at 12 px
+    left, right = (float(x), float(x) + chars) if anchor == "start" else (float(x) - chars,
+                                                                           float(x))
+    assert 0 <= left and right <= width, (left, right, width)
