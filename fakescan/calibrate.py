@@ -5,7 +5,8 @@ Held out one at a time (``benchmarks/README.md``, leave-one-source-out), the thr
 called 5% of the training sources' validation reals fake called 14-22% of FFHQ's and 19.5% of
 ciplab's reals fake. The remedy that needs no fakes and no retraining: score a folder of real
 photos from *your* source (the camera, the collection, the platform you will scan), and raise
-the threshold until at most ``max_fpr`` of them are called fake.
+the threshold until, on average, at most ``max_fpr`` of new photos like them would be called
+fake (``allowed_false_alarms``: of n photos, floor(max_fpr (n + 1) - 1/2) may be).
 
 The threshold only ever goes up (``tighten``): the training sources' own bound still holds,
 and a calibration folder whose photos happen to be easy cannot loosen the model. Every folder
@@ -85,10 +86,11 @@ def _scores(model_dir: Path, folder: Path, scan_options: dict[str, Any]
 def calibrate(model: str | Path | None, reals: list[Path], *, max_fpr: float,
               out: Path | None = None, dry_run: bool = False,
               **scan_options: Any) -> Calibration:
-    """Raise ``model``'s threshold so that at most ``max_fpr`` of the photos in each folder of
-    ``reals`` are called fake; write the card into ``out`` (a copy of the model) or, without
-    ``out``, into the model's folder. ``scan_options`` are ``ScanOptions`` fields (device,
-    decoder, batch size...). ``dry_run`` measures and writes nothing."""
+    """Raise ``model``'s threshold so that at most ``allowed_false_alarms(n, max_fpr)`` of the
+    ``n`` photos in each folder of ``reals`` are called fake; write the card into ``out`` (a
+    copy of the model) or, without ``out``, into the model's folder. ``scan_options`` are
+    ``ScanOptions`` fields (device, decoder, batch size...). ``dry_run`` measures and writes
+    nothing."""
     if not reals:
         raise UsageError("name at least one folder of real photos")
     if not 0.0 <= max_fpr < 1.0:

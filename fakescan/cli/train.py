@@ -124,8 +124,9 @@ def train_cmd(
         metavar=metavar(InputFilter), help="highpass: the model sees the image minus its local "
         "mean; highpass_norm: that, scaled to unit variance per image [recipe].")] = None,
     max_fpr: Annotated[float | None, typer.Option(
-        "--max-fpr", min=0.0, max=1.0, metavar="F", help="Threshold policy: call at most this "
-        "share of each source's validation reals fake [recipe; seed: Youden's J].")] = None,
+        "--max-fpr", min=0.0, max=1.0, metavar="F", help="Threshold policy: on average at most "
+        "this share of new reals from each source called fake, set on its validation reals "
+        "[recipe; seed: Youden's J].")] = None,
     no_pretrained: Annotated[bool, typer.Option(
         "--no-pretrained", help="Pretrained architectures: start from random weights.")
     ] = False,
@@ -211,8 +212,8 @@ def eval_cmd(
         "it into the model (what later scans use). Without it eval changes nothing.")] = False,
     max_fpr: Annotated[float | None, typer.Option(
         "--max-fpr", min=0.0, max=1.0, metavar="F",
-        help="With --calibrate: call at most this share of each source's validation reals "
-        "fake [recipe; default Youden's J].")] = None,
+        help="With --calibrate: on average at most this share of new reals from each source "
+        "called fake, set on its validation reals [recipe; default Youden's J].")] = None,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", metavar="DIR", help="Where metrics.json and the figures go [default: the "
         "model folder].")] = None,
@@ -246,8 +247,8 @@ def calibrate_cmd(
         "--model", "-m", metavar="MODEL", help="Model name in models/ or a model folder "
         "[default: the shipped default detector].")] = "",
     max_fpr: Annotated[float, typer.Option(
-        "--max-fpr", min=0.0, max=0.99, metavar="F", help="Call at most this share of each "
-        "folder's photos fake.")] = 0.02,
+        "--max-fpr", min=0.0, max=0.99, metavar="F", help="On average at most this share of new "
+        "photos like each folder's called fake (of n, floor(F (n + 1) - 1/2) may be).")] = 0.02,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", metavar="DIR", help="Write a calibrated copy of the model here (required for "
         "the shipped default) [default: update the model's own folder].")] = None,
@@ -258,8 +259,9 @@ def calibrate_cmd(
                           ] = DEFAULT_BATCH,
     json_out: JsonFlag = False,
 ) -> None:
-    """Raise the model's threshold until at most --max-fpr of your own real photos are called
-    fake (a false-alarm bound measured on other sources does not carry over to yours)."""
+    """Raise the model's threshold until, on average, at most --max-fpr of new photos like your
+    own real ones are called fake (a false-alarm bound measured on other sources does not carry
+    over to yours)."""
     from fakescan.calibrate import calibrate
 
     with err.status(f"scoring the photos in {', '.join(str(r) for r in reals)}"):
