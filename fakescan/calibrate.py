@@ -22,6 +22,7 @@ was calibrated on; exported ``.onnx`` files in the folder get the new threshold 
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections import Counter
@@ -34,7 +35,7 @@ import numpy as np
 from fakescan.card import ModelCard
 from fakescan.errors import UsageError
 from fakescan.store import DEFAULT_MODEL_DIR, WEIGHTS, resolve_model_dir
-from fakescan.train.metrics import reals_threshold
+from fakescan.train.metrics import allowed_false_alarms, reals_threshold
 
 # What a copy takes from the model folder besides its card (written anew) and exported
 # ``*.onnx`` files: the model itself, not evaluation outputs.
@@ -49,6 +50,12 @@ class FolderResult:
     threshold_needed: float  # what this folder alone needs for the bound
     called_fake_before: float
     called_fake_after: float
+    allowed: int  # how many of its photos the bound lets be called fake
+
+
+def photos_to_allow_one(max_fpr: float) -> int:
+    """How many photos a folder needs before the bound lets one of them be called fake."""
+    return max(math.ceil(1.5 / max_fpr - 1 - 1e-9), 1) if max_fpr > 0 else 0
 
 
 @dataclass
@@ -114,7 +121,8 @@ def calibrate(model: str | Path | None, reals: list[Path], *, max_fpr: float,
         scored.append((str(folder), s, skipped, reals_threshold(s, max_fpr)))
     new = max([card.threshold, *(need for *_, need in scored)])
     results = [FolderResult(path, len(s), skipped, need, float((s >= card.threshold).mean()),
-                            float((s >= new).mean())) for path, s, skipped, need in scored]
+                            float((s >= new).mean()), allowed_false_alarms(len(s), max_fpr))
+               for path, s, skipped, need in scored]
     tightened = new > card.threshold
     names = ", ".join(f"{r.scored} real photos in {Path(r.path).name}" for r in results)
     label = (f"max FPR {max_fpr:g} on {names}; before: {card.threshold_calibrated_on}"

@@ -163,3 +163,20 @@ def test_a_calibrated_copy_says_so_in_its_model_card(synth_small, tmp_path):
     assert text.startswith((DEFAULT_MODEL_DIR / "README.md").read_text())
     assert f"threshold is {cal.threshold:.4f}" in text
     assert ModelCard.load(tmp_path / "mine").threshold == cal.threshold
+
+
+def test_the_table_says_how_many_may_be_fake_and_when_a_folder_is_too_small(
+        tiny_model, synth_small, tmp_path):
+    reals = _reals(synth_small, tmp_path)
+    n = len(list(reals.iterdir()))
+    assert n < 74  # at 2%, a folder needs 74 photos before one of them may be called fake
+    r = run_cli("calibrate", reals, "--model", tiny_model, "--max-fpr", "0.02", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "may be fake" in r.stdout
+    assert f"none of its {n} photos may be called fake" in " ".join(r.stdout.split())
+    assert "74 or more photos" in " ".join(r.stdout.split())
+    r = run_cli("calibrate", reals, "--model", tiny_model, "--max-fpr", "0.5", "--dry-run",
+                "--json")
+    assert r.returncode == 0, r.stderr
+    folder = json.loads(r.stdout)["folders"][0]
+    assert folder["allowed"] == allowed_false_alarms(n, 0.5) > 0

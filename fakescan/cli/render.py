@@ -140,10 +140,11 @@ def calibration(cal: Calibration) -> Table:
     t = Table(title=f"threshold {cal.threshold_before:.4f} -> {cal.threshold:.4f}",
               caption=f"{cal.model}, max {100 * cal.max_fpr:g}% called fake per folder")
     for col, just in (("folder", "left"), ("scored", "right"), ("skipped", "right"),
-                      ("needs", "right"), ("fake before", "right"), ("fake after", "right")):
+                      ("may be fake", "right"), ("needs", "right"), ("fake before", "right"),
+                      ("fake after", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in cal.folders:
-        t.add_row(r.path, f"{r.scored:,}", f"{sum(r.skipped.values()):,}",
+        t.add_row(r.path, f"{r.scored:,}", f"{sum(r.skipped.values()):,}", f"{r.allowed:,}",
                   f"{r.threshold_needed:.4f}", f"{100 * r.called_fake_before:.1f}%",
                   f"{100 * r.called_fake_after:.1f}%")
     return t
