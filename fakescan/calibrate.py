@@ -22,7 +22,6 @@ was calibrated on; exported ``.onnx`` files in the folder get the new threshold 
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from collections import Counter
@@ -51,11 +50,6 @@ class FolderResult:
     called_fake_before: float
     called_fake_after: float
     allowed: int  # how many of its photos the bound lets be called fake
-
-
-def photos_to_allow_one(max_fpr: float) -> int:
-    """How many photos a folder needs before the bound lets one of them be called fake."""
-    return max(math.ceil(1.5 / max_fpr - 1 - 1e-9), 1) if max_fpr > 0 else 0
 
 
 @dataclass

@@ -43,26 +43,15 @@ KINDS = ("gan", "diffusion", "faceswap")
 
 
 ALLOWED = {"share": lambda n, b: int(np.floor(b * n + 1e-9)),
-           "mean": lambda n, b: max(int(np.floor(b * (n + 1) - 0.5 + 1e-9)), 0),
+           "mean": metrics.allowed_false_alarms,
            "conformal": lambda n, b: max(int(np.floor(b * (n + 1) + 1e-9)) - 1, 0)}
 
 
 def threshold(s: dict[str, np.ndarray], pol: str) -> float:
-    """The most sensitive threshold that calls at most ``ALLOWED[pol](n, BOUND)`` of each
-    source's n validation reals fake; for ``mean`` exactly ``calibrate_threshold``'s."""
-    y, score, src = s["valid_y"], s["valid_score"], s["valid_source"]
-    if pol == "mean":
-        return metrics.calibrate_threshold(y, score, BOUND, src)
-    best = None
-    for t in np.unique(score)[::-1]:  # most strict first; keep lowering while allowed
-        cut = float(t)
-        if any((score[(y == 0) & (src == g)] >= cut).sum() > ALLOWED[pol](n, BOUND)
-               for g, n in zip(*np.unique(src[y == 0], return_counts=True), strict=True)):
-            break
-        best = cut
-    below = score[score < best] if best is not None else score
-    lower = float(below.max()) if len(below) else 0.0
-    return (best + lower) / 2 if best is not None else float((score.max() + 1.0) / 2)
+    """``calibrate_threshold`` on the validation split, each source's reals allowed
+    ``ALLOWED[pol](n, BOUND)`` false alarms."""
+    return metrics.calibrate_threshold(s["valid_y"], s["valid_score"], BOUND, s["valid_source"],
+                                       allowed=ALLOWED[pol])
 
 
 def scores(folder: Path) -> dict[str, np.ndarray]:

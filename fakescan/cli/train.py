@@ -271,12 +271,12 @@ def calibrate_cmd(
         print_json(cal.to_dict())
         return
     out.print(render.calibration(cal))
-    from fakescan.calibrate import photos_to_allow_one
+    from fakescan.train.metrics import reals_to_allow_one
 
     for r in cal.folders:
         if r.allowed == 0 and max_fpr > 0:
             out.print(f"{r.path}: at {max_fpr:g}, none of its {r.scored} photos may be called "
-                      f"fake, so the threshold sits above them all; {photos_to_allow_one(max_fpr)} "
+                      f"fake, so the threshold sits above them all; {reals_to_allow_one(max_fpr)} "
                       f"or more photos give a less strict one", highlight=False)
     if dry_run:
         out.print("dry run: nothing written", highlight=False)

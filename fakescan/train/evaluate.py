@@ -248,9 +248,10 @@ def evaluate(
 
     threshold, calibrated_on, valid_report = card.threshold, card.threshold_calibrated_on, None
     record = None
-    if (calibrate or max_fpr is not None) and "valid" not in ds.splits:
-        raise UsageError(f"{', '.join(map(str, datas))} has no 'valid' split to calibrate on")
     if calibrate or max_fpr is not None:  # on valid; with --split valid, the split reported
+        if "valid" not in ds.splits:
+            raise UsageError(f"{', '.join(map(str, datas))} has no 'valid' split to calibrate "
+                             "on")
         threshold, calibrated_on, valid_report, record = _recalibrate(
             card, score, ds.splits["valid"], max_fpr, datas, source_kinds(ds))
 

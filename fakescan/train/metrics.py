@@ -8,6 +8,7 @@ scan, eval and export share.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,50 +56,6 @@ def calibration_label(max_fpr: float | None, n_sources: int = 1) -> str:
     return f"valid, max FPR {max_fpr:g}{per}"
 
 
-def calibrate_threshold(y: np.ndarray, score: np.ndarray, max_fpr: float | None = None,
-                        groups: np.ndarray | None = None) -> float:
-    """The decision threshold, from validation scores.
-
-    By default the threshold maximising Youden's J (TPR - FPR). With ``max_fpr``, the one with
-    the highest TPR that calls at most ``allowed_false_alarms(n, max_fpr)`` of the ``n`` reals
-    fake, so that on average at most ``max_fpr`` of *new* reals are called fake: the policy
-    for a user who cares more about false alarms than about missed fakes. With ``groups``
-    (each sample's source), the bound holds in every source that has negatives, not only
-    pooled: a source whose real photos the model finds harder is not hidden by an easy one.
-
-    It sits halfway between the chosen score and the next lower one, so it generalises rather
-    than sitting on a validation point; ties prefer the threshold nearest 0.5.
-    """
-    if y.max() == 0 and max_fpr is not None:  # reals only: the bound alone decides
-        if groups is None:
-            return reals_threshold(score, max_fpr)
-        return max(reals_threshold(score[groups == g], max_fpr) for g in np.unique(groups))
-    if y.min() == y.max():
-        return 0.5
-    fpr, tpr, thr = roc_curve(y, score)
-    if max_fpr is None:
-        gain = tpr - fpr
-        allowed = np.ones_like(gain, dtype=bool)
-    else:
-        gain = tpr
-        allowed = np.ones_like(tpr, dtype=bool)
-        # each source's reals called fake at each candidate threshold, against its allowance
-        for g in ([None] if groups is None else np.unique(groups[y == 0])):
-            neg = np.sort(score[(y == 0) if g is None else (y == 0) & (groups == g)])
-            above = len(neg) - np.searchsorted(neg, thr, side="left")
-            allowed &= above <= allowed_false_alarms(len(neg), max_fpr)
-    gain = np.where(allowed & np.isfinite(thr), gain, -np.inf)
-    if not np.isfinite(gain.max()):  # even the top score is a real: call (almost) nothing fake
-        return float((thr[1] + 1.0) / 2)
-    cands = []
-    for k in np.flatnonzero(gain >= gain.max() - 1e-12):
-        if not np.isfinite(thr[k]):
-            continue
-        lower = thr[k + 1] if k + 1 < len(thr) else 0.0
-        cands.append(float((thr[k] + lower) / 2))
-    return min(cands, key=lambda t: abs(t - 0.5)) if cands else 0.5
-
-
 def allowed_false_alarms(n: int, max_fpr: float) -> int:
     """How many of ``n`` reals scored for calibration the threshold may call fake so that, on
     average, at most ``max_fpr`` of new reals from the same source are called fake.
@@ -116,7 +73,67 @@ def allowed_false_alarms(n: int, max_fpr: float) -> int:
     return max(int(np.floor(max_fpr * (n + 1) - 0.5 + 1e-9)), 0)
 
 
-def reals_threshold(score: np.ndarray, max_fpr: float) -> float:
+def reals_to_allow_one(max_fpr: float) -> int:
+    """The fewest reals for which ``allowed_false_alarms`` lets one be called fake (0 for a
+    bound of 0, which never does)."""
+    if max_fpr <= 0:
+        return 0
+    n = 1
+    while allowed_false_alarms(n, max_fpr) < 1:
+        n += 1
+    return n
+
+
+def calibrate_threshold(y: np.ndarray, score: np.ndarray, max_fpr: float | None = None,
+                        groups: np.ndarray | None = None, *,
+                        allowed: Callable[[int, float], int] = allowed_false_alarms) -> float:
+    """The decision threshold, from validation scores.
+
+    By default the threshold maximising Youden's J (TPR - FPR). With ``max_fpr``, the one with
+    the highest TPR that calls at most ``allowed_false_alarms(n, max_fpr)`` of the ``n`` reals
+    fake, so that on average at most ``max_fpr`` of *new* reals are called fake: the policy
+    for a user who cares more about false alarms than about missed fakes. With ``groups``
+    (each sample's source), the bound holds in every source that has negatives, not only
+    pooled: a source whose real photos the model finds harder is not hidden by an easy one.
+
+    It sits halfway between the chosen score and the next lower one, so it generalises rather
+    than sitting on a validation point; ties prefer the threshold nearest 0.5. ``allowed``, how
+    many of n reals may be called fake, is the product's rule unless an experiment compares
+    another (``benchmarks/experiments/candidates.py``).
+    """
+    if y.max() == 0 and max_fpr is not None:  # reals only: the bound alone decides
+        if groups is None:
+            return reals_threshold(score, max_fpr, allowed=allowed)
+        return max(reals_threshold(score[groups == g], max_fpr, allowed=allowed)
+                   for g in np.unique(groups))
+    if y.min() == y.max():
+        return 0.5
+    fpr, tpr, thr = roc_curve(y, score)
+    if max_fpr is None:
+        gain = tpr - fpr
+        ok = np.ones_like(gain, dtype=bool)
+    else:
+        gain = tpr
+        ok = np.ones_like(tpr, dtype=bool)
+        # each source's reals called fake at each candidate threshold, against its allowance
+        for g in ([None] if groups is None else np.unique(groups[y == 0])):
+            neg = np.sort(score[(y == 0) if g is None else (y == 0) & (groups == g)])
+            above = len(neg) - np.searchsorted(neg, thr, side="left")
+            ok &= above <= allowed(len(neg), max_fpr)
+    gain = np.where(ok & np.isfinite(thr), gain, -np.inf)
+    if not np.isfinite(gain.max()):  # even the top score is a real: call (almost) nothing fake
+        return float((thr[1] + 1.0) / 2)
+    cands = []
+    for k in np.flatnonzero(gain >= gain.max() - 1e-12):
+        if not np.isfinite(thr[k]):
+            continue
+        lower = thr[k + 1] if k + 1 < len(thr) else 0.0
+        cands.append(float((thr[k] + lower) / 2))
+    return min(cands, key=lambda t: abs(t - 0.5)) if cands else 0.5
+
+
+def reals_threshold(score: np.ndarray, max_fpr: float, *,
+                    allowed: Callable[[int, float], int] = allowed_false_alarms) -> float:
     """The most sensitive threshold that calls at most ``allowed_false_alarms(n, max_fpr)`` of
     these ``n`` real images' scores fake (verdict: score >= threshold), halfway between the
     highest score it lets pass and the lowest it calls fake; 0.5 with no scores."""
@@ -124,7 +141,7 @@ def reals_threshold(score: np.ndarray, max_fpr: float) -> float:
     n = len(s)
     if n == 0:
         return 0.5
-    k = allowed_false_alarms(n, max_fpr)  # how many of these reals may be called fake
+    k = allowed(n, max_fpr)  # how many of these reals may be called fake
     if k >= n:
         return float(np.nextafter(s[0], -np.inf)) if s[0] > 0 else 0.0
     passed = s[n - k - 1]  # the highest score that must stay "real"
