@@ -2,7 +2,8 @@
 
 A scan never writes into a model folder (it may be read-only: the shipped default detector
 lives inside the installed package). ONNX files built for the onnx runtime, runtime
-autotuning results and TensorRT engines go here instead, keyed by the weights' hash:
+autotuning results and TensorRT engines go here instead, keyed by the weights' hash (and
+the architecture options, which make another graph of the same weights):
 the configured cache (``settings``; the command line takes ``$FAKESCAN_CACHE``), else
 ``$XDG_CACHE_HOME/fakescan``, else ``~/.cache/fakescan``.
 """
@@ -23,6 +24,6 @@ def cache_dir() -> Path:
 
 
 def model_file(card, name: str) -> Path:
-    """Where a file built from ``card``'s weights (an ONNX export, say) lives in the cache."""
-    sha = (card.weights_sha256 or "x")[:16]
-    return cache_dir() / "onnx" / f"{card.name}-{sha}" / name
+    """Where a file built from ``card``'s model (an ONNX export, say) lives in the cache:
+    keyed by its weights and architecture options (``ModelCard.build_key``)."""
+    return cache_dir() / "onnx" / f"{card.name}-{card.build_key}" / name

@@ -15,6 +15,7 @@ agree.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -141,9 +142,23 @@ class ModelCard:
     # ------------------------------------------------------------------ identity
     @property
     def identity(self) -> str:
-        """``name@`` + 12 hex digits of the weights' SHA-256: the same for a model folder and
-        the ONNX file exported from it."""
-        return f"{self.name}@{(self.weights_sha256 or 'unknown')[:12]}"
+        """``name@`` + 12 hex digits of the weights' SHA-256, and ``+flip`` where the model
+        scores two views of each image (the same weights score differently then): the same
+        for a model folder and the ONNX file exported from it."""
+        views = self.arch_options.get("views", "one")
+        suffix = "" if views == "one" else f"+{views}"
+        return f"{self.name}@{(self.weights_sha256 or 'unknown')[:12]}{suffix}"
+
+    @property
+    def build_key(self) -> str:
+        """What a file built from this model (its ONNX export, a runtime's measured speed)
+        depends on: the weights' hash and, where there are any, the architecture options (the
+        same weights make another graph with ``views: flip`` or an input filter)."""
+        sha = (self.weights_sha256 or "x")[:16]
+        if not self.arch_options:
+            return sha
+        opts = json.dumps(dict(self.arch_options), sort_keys=True)
+        return f"{sha}-{hashlib.sha256(opts.encode()).hexdigest()[:8]}"
 
     def replace(self, **changes: Any) -> ModelCard:
         return dataclasses.replace(self, **changes)

@@ -58,6 +58,11 @@ class InputFilter(StrEnum):
     highpass_norm = "highpass_norm"
 
 
+class Views(StrEnum):  # what a model looks at when it scores (``fakescan.nets.views``)
+    one = "one"  # the image
+    flip = "flip"  # the image and its mirror image, logits averaged
+
+
 class Padding(StrEnum):
     valid = "valid"
     same = "same"

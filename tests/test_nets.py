@@ -143,6 +143,46 @@ def test_frozen_stages_stay_in_eval_mode():
     assert sum(p.numel() for g in groups for p in g["params"]) == 15_489_794
 
 
+@pytest.mark.parametrize("flt", ["none", "highpass"])
+def test_flip_views_score_the_mean_of_the_image_and_its_mirror_with_the_same_weights(flt):
+    """``views=flip``: the logits of an image and of its mirror image, averaged, in one
+    forward; in training one view; no parameters of its own and the network's own state dict
+    (no wrapper prefix), so one weights file serves a model with or without it."""
+    from fakescan.card import ModelCard
+
+    torch.manual_seed(0)
+    plain = create_model("simplecnn", num_classes=2, input_filter=flt).eval()
+    flip = create_model("simplecnn", num_classes=2, input_filter=flt, views="flip").eval()
+    assert count_parameters(flip) == count_parameters(plain)
+    assert list(flip.state_dict()) == list(plain.state_dict())
+    flip.load_state_dict(plain.state_dict())
+    x = torch.rand(3, 3, 128, 128)
+    with torch.no_grad():
+        want = (plain(x) + plain(torch.flip(x, dims=[3]))) / 2
+        got = flip(x)
+        assert torch.allclose(got, want, atol=1e-5)
+        assert not torch.allclose(got, plain(x), atol=1e-3)  # the mirror does count
+        assert torch.allclose(flip(torch.flip(x, dims=[3])), got, atol=1e-5)  # mirror-blind
+        torch.manual_seed(1)  # (dropout)
+        one = plain.train()(x)
+        torch.manual_seed(1)
+        assert torch.allclose(flip.train()(x), one)  # training: one view
+    back = create_model("simplecnn", num_classes=2, input_filter=flt)
+    back.load_state_dict(flip.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(),
+                                                 plain.state_dict().values(), strict=True))
+    with pytest.raises(ArchitectureError):
+        create_model("simplecnn", views="crop")
+    # the same weights score differently: the identity says which way
+    from fakescan.config import Preprocess
+
+    card = ModelCard(name="m", architecture="simplecnn", labels=("real", "fake"),
+                     preprocess=Preprocess(128, (0.5,) * 3, (0.5,) * 3),
+                     weights_sha256="ab" * 32)
+    assert card.identity == "m@" + "ab" * 6
+    assert card.replace(arch_options={"views": "flip"}).identity == "m@" + "ab" * 6 + "+flip"
+
+
 @pytest.mark.parametrize("flt", ["highpass", "highpass_norm"])
 def test_input_filter_adds_no_parameters_and_keeps_shapes(flt):
     import torch

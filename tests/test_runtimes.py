@@ -117,3 +117,30 @@ def test_openvino_needs_a_cpu_and_says_how_to_install(tiny_model, monkeypatch):
         make_runtime(sm, "openvino", "cpu", "fp32")
     with pytest.raises(UsageError, match="runs fp32 or bf16"):
         make_runtime(sm, "openvino", "cpu", "int8")
+
+
+def test_the_same_weights_scoring_two_views_never_run_a_one_view_onnx_file(tiny_model, tmp_path):
+    """``views: flip`` on the same weights is another graph: the onnx runtime builds its own
+    file (the user cache is keyed by the architecture options too, and a folder's own export
+    of the one-view network is passed over), so every runtime scores what torch scores."""
+    import shutil
+
+    from fakescan.card import ModelCard
+    from fakescan.export import export_onnx
+    from fakescan.scanner.model import resolve_scan_model
+
+    plain, flip = tmp_path / "plain", tmp_path / "flip"
+    shutil.copytree(tiny_model, plain, ignore=shutil.ignore_patterns("*.onnx"))
+    shutil.copytree(plain, flip)
+    export_onnx(flip, flip / "model.onnx", parity=False)  # the one-view network's own file
+    card = ModelCard.load(flip)
+    card.replace(arch_options={**card.arch_options, "views": "flip"}).save(flip)
+    sp, sf = resolve_scan_model(str(plain)), resolve_scan_model(str(flip))
+    built = sp.onnx_file()  # into the user cache (the folder has no export)
+    assert built.is_file() and not built.is_relative_to(plain)
+    assert sf.onnx_file() not in (built, flip / "model.onnx")
+    s = sf.card.preprocess.input_size
+    x = np.random.default_rng(0).integers(0, 256, (6, 3, s, s), dtype=np.uint8)
+    torch_flip = make_runtime(sf, "torch", "cpu", "fp32")(x)
+    assert np.abs(make_runtime(sf, "onnx", "cpu", "fp32")(x) - torch_flip).max() < 1e-4
+    assert np.abs(make_runtime(sp, "onnx", "cpu", "fp32")(x) - torch_flip).max() > 1e-3

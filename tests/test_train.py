@@ -213,6 +213,14 @@ def test_init_fine_tunes_from_a_model_folders_weights(synth_small, tiny_model, t
     saved = load_tensors(tmp_path / "ft" / "weights.safetensors")
     for name, p in src.model.named_parameters():
         assert torch.equal(saved[name].float(), p.float()), name
+    # A model that scores two views is the same network: it starts from the same weights,
+    # and saves them under the network's own names.
+    flip = train(TrainConfig("simplecnn", synth_small, tmp_path / "flip", r, workers=0,
+                             init=str(tiny_model), arch_options={"views": "flip"}))
+    assert flip.arch_options == {"views": "flip"} and flip.identity.endswith("+flip")
+    saved = load_tensors(tmp_path / "flip" / "weights.safetensors")
+    for name, p in src.model.named_parameters():
+        assert torch.equal(saved[name].float(), p.float()), name
     # The same run without --init starts elsewhere.
     fresh = train(TrainConfig("simplecnn", synth_small, tmp_path / "fresh", r, workers=0))
     assert fresh.training["pretrained"] is None

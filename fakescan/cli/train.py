@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 import fakescan.cli.render as render
-from fakescan.choices import Crop, InputFilter, Padding, Precision, metavar
+from fakescan.choices import Crop, InputFilter, Padding, Precision, Views, metavar
 from fakescan.cli.app import (
     DeviceOpt,
     Groups,
@@ -123,6 +123,10 @@ def train_cmd(
     input_filter: Annotated[InputFilter | None, typer.Option(
         metavar=metavar(InputFilter), help="highpass: the model sees the image minus its local "
         "mean; highpass_norm: that, scaled to unit variance per image [recipe].")] = None,
+    views: Annotated[Views | None, typer.Option(
+        metavar=metavar(Views), help="flip: the model scores each image and its mirror image "
+        "and averages them (validation, threshold, scans; training sees one view), ranking "
+        "fakes better at twice the network's time [one].")] = None,
     max_fpr: Annotated[float | None, typer.Option(
         "--max-fpr", min=0.0, max=1.0, metavar="F", help="Threshold policy: on average at most "
         "this share of new reals from each source called fake, set on its validation reals "
@@ -157,7 +161,7 @@ def train_cmd(
     from fakescan.train.recipes import resolve_recipe
 
     arch_options = {"padding": padding, "extra_block": extra_block or None,
-                    "input_filter": input_filter}
+                    "input_filter": input_filter, "views": None if views == Views.one else views}
     recipe, options = resolve_recipe(
         model, str(recipe_name),
         arch_options={k: str(v) if isinstance(v, StrEnum) else v

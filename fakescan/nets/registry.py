@@ -42,22 +42,27 @@ class ArchSpec:
     @property
     def options(self) -> dict[str, Any]:
         """Builder options other than ``num_classes``, with their defaults; every
-        architecture also takes ``input_filter`` (see ``fakescan.nets.filters``)."""
+        architecture also takes ``input_filter`` (see ``fakescan.nets.filters``) and
+        ``views`` (``fakescan.nets.views``)."""
         sig = inspect.signature(self.builder)
         opts = {n: p.default for n, p in sig.parameters.items() if n != "num_classes"}
-        return {**opts, "input_filter": "none"}
+        return {**opts, "input_filter": "none", "views": "one"}
 
     def build(self, *, num_classes: int = 2, **options: Any) -> Any:
         from fakescan.nets.filters import INPUT_FILTERS, HighPassInput
+        from fakescan.nets.views import VIEWS, FlipAverage
 
         input_filter = options.pop("input_filter", "none")
         if input_filter not in INPUT_FILTERS:
             raise ArchitectureError(
                 f"input_filter must be one of {', '.join(INPUT_FILTERS)}, got {input_filter!r}")
+        views = options.pop("views", "one")
+        if views not in VIEWS:
+            raise ArchitectureError(f"views must be one of {', '.join(VIEWS)}, got {views!r}")
         net = self._build(num_classes=num_classes, **options)
-        if input_filter == "none":
-            return net
-        return HighPassInput(net, normalize=input_filter == "highpass_norm")
+        if input_filter != "none":
+            net = HighPassInput(net, normalize=input_filter == "highpass_norm")
+        return FlipAverage(net) if views == "flip" else net
 
     def _build(self, *, num_classes: int = 2, **options: Any) -> Any:
         unknown = sorted(set(options) - set(self.options))

@@ -48,7 +48,7 @@ class ScanModel:
             return self.onnx_path
         name = ONNX_NAMES[precision]
         own = self.folder / name
-        path = own if own.is_file() else self.cached(name)
+        path = own if self._own_file_matches(own) else self.cached(name)
         if not path.is_file():
             if precision == "int8":
                 from fakescan.quantize import build_int8
@@ -69,7 +69,20 @@ class ScanModel:
         if self.folder is None:
             return self.precision_of_file() == precision
         name = ONNX_NAMES[precision]
-        return (self.folder / name).is_file() or self.cached(name).is_file()
+        return self._own_file_matches(self.folder / name) or self.cached(name).is_file()
+
+    def _own_file_matches(self, path: Path) -> bool:
+        """Whether the folder's own exported file is this card's network: the same weights
+        and architecture options (a file exported before the weights were trained again, or
+        before ``views`` changed, is passed over, and one is built into the cache)."""
+        if not path.is_file():
+            return False
+        try:
+            meta = read_onnx_metadata(path)
+        except ModelError:
+            return False
+        return (meta.get("weights_sha256") == (self.card.weights_sha256 or None)
+                and dict(meta.get("arch_options") or {}) == dict(self.card.arch_options))
 
     def precision_of_file(self) -> str:
         """An ``.onnx`` model's own precision (from its metadata)."""

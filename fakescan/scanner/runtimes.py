@@ -338,7 +338,7 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     options = candidates(sm, dev, precision)
     key = "|".join([platform.node(), platform.processor() or platform.machine(),
                     str(os.cpu_count()), str(torch.get_num_threads()), dev, str(batch_size),
-                    precision, sm.card.weights_sha256[:12], ",".join(options),
+                    precision, sm.card.build_key, ",".join(options),
                     f"guard {BF16_VERDICT_MARGIN}/{GUARD_SHARE}"])  # a guard's cost changes
     cache = cache_dir() / "autotune.json"
     try:

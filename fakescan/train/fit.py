@@ -326,7 +326,8 @@ def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
     card = src.card
     mismatch = [f"{what} {theirs} (this run: {ours})" for what, theirs, ours in (
         ("architecture", card.architecture, cfg.arch),
-        ("architecture options", dict(card.arch_options), dict(arch_options)),
+        ("architecture options", _weights_options(card.arch_options),
+         _weights_options(arch_options)),
         ("classes", list(card.labels), list(classes)),
         ("input size", card.preprocess.input_size, pp.input_size),
         ("crop", card.preprocess.crop, pp.crop)) if theirs != ours]
@@ -335,6 +336,12 @@ def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
                          + "; ".join(mismatch))
     model.load_state_dict(src.model.state_dict())
     return f"{card.identity} ({src.folder})"
+
+
+def _weights_options(options) -> dict[str, Any]:
+    """The architecture options that shape the weights (``views`` does not: one network
+    scores one view or two)."""
+    return {k: v for k, v in options.items() if k != "views"}
 
 
 def _with_self_blends(train_s: list, cache: list | None, classes: tuple[str, ...],
