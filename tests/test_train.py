@@ -214,10 +214,13 @@ def test_init_fine_tunes_from_a_model_folders_weights(synth_small, tiny_model, t
     for name, p in src.model.named_parameters():
         assert torch.equal(saved[name].float(), p.float()), name
     # A model that scores two views is the same network: it starts from the same weights,
-    # and saves them under the network's own names.
-    flip = train(TrainConfig("simplecnn", synth_small, tmp_path / "flip", r, workers=0,
-                             init=str(tiny_model), arch_options={"views": "flip"}))
+    # and saves them under the network's own names. Another training seed keeps the split of
+    # the model it starts from (split anew, its validation would hold images seen in training).
+    flip = train(TrainConfig("simplecnn", synth_small, tmp_path / "flip", r.replace(seed=3),
+                             workers=0, init=str(tiny_model), arch_options={"views": "flip"}))
     assert flip.arch_options == {"views": "flip"} and flip.identity.endswith("+flip")
+    assert flip.recipe["seed"] == 3 and flip.data["seed"] == src.card.data["seed"] == 0
+    assert flip.data["split"] == src.card.data["split"]
     saved = load_tensors(tmp_path / "flip" / "weights.safetensors")
     for name, p in src.model.named_parameters():
         assert torch.equal(saved[name].float(), p.float()), name

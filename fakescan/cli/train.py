@@ -143,6 +143,9 @@ def train_cmd(
         "architecture and classes.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     seed: Seed = 0,
+    split_seed: Annotated[int | None, typer.Option(
+        "--split-seed", metavar="N", help="Seed of the train/valid/test split [--seed; with "
+        "--init, the split of the model it starts from].")] = None,
     ratios: Ratios = DEFAULT_RATIOS,
     groups: Groups = None,
     device: DeviceOpt = "auto",
@@ -181,7 +184,7 @@ def train_cmd(
         backbone_weights=backbone_weights, resume=resume, device=device,
         precision=str(precision), steps_per_epoch=steps_per_epoch, workers=workers,
         ratios=check_ratios(ratios), resume_epochs=epochs, groups=groups,
-        max_minutes=max_minutes, init=init,
+        max_minutes=max_minutes, init=init, split_seed=split_seed,
     )
     card = train(cfg, console=err)
     t = card.outcome

@@ -77,11 +77,31 @@ class TrainConfig:
     groups: Path | None = None  # a groups file: files of one group stay in one split
     max_minutes: float | None = None  # no new epoch once this much wall time has passed
     init: str | None = None  # start from this model folder's weights (a name, path or default)
+    split_seed: int | None = None  # the split's seed [recipe.seed; with init, init's split]
 
     @property
     def datasets(self) -> list[Path]:
         return [Path(d) for d in (self.data if isinstance(self.data, list | tuple)
                                   else [self.data])]
+
+
+def _split_seed(cfg: TrainConfig, recipe: Recipe) -> int:
+    """The seed of the train / valid / test split: on ``--resume`` the run's own; else
+    ``split_seed``; else, with ``init``, the split of the model the run starts from (split
+    anew, a fine-tune would stop early and set its threshold on images its starting point
+    trained on, and its test split would hold them too); else the recipe's seed."""
+    if cfg.resume:
+        return int(ModelCard.load(Path(cfg.out)).data.get("seed", recipe.seed))
+    if cfg.split_seed is not None:
+        return cfg.split_seed
+    if cfg.init is not None:
+        from fakescan.store import resolve_model_dir
+
+        try:
+            return int(ModelCard.load(resolve_model_dir(cfg.init)).data.get("seed", recipe.seed))
+        except ModelError:
+            return recipe.seed  # (_init_from says what is wrong with it)
+    return recipe.seed
 
 
 def _splits(cfg: TrainConfig, seed: int):
@@ -184,6 +204,7 @@ class _Run:
     workers: int
     pretrained_from: str | None
     n_sources: int
+    split_seed: int
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -254,7 +275,8 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
-    ds, train_s, valid_s = _splits(cfg, recipe.seed)
+    split_seed = _split_seed(cfg, recipe)
+    ds, train_s, valid_s = _splits(cfg, split_seed)
     _check_source_weights(recipe, {s.source for s in train_s})
     model = spec.build(num_classes=len(ds.classes), **arch_options)
     pretrained_from = None
@@ -309,7 +331,7 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     return _Run(cfg, recipe, arch_options, out, pp, ds, train_s, valid_s, model, device, dtype,
                 opt, sched, scaler, [g["lr"] for g in opt.param_groups], train_ds, valid_loader,
                 balance_weights(train_s, recipe.source_weights) if balance else None, workers,
-                pretrained_from, n_sources)
+                pretrained_from, n_sources, split_seed)
 
 
 def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
@@ -516,7 +538,7 @@ def _card(run: _Run, state: dict[str, Any], metrics: dict[str, Any],
         recipe=run.recipe.to_dict(), params={"total": total, "trainable": trainable},
         data={
             "path": str(ds.root), "layout": ds.layout, "split": ds.split_note,
-            "ratios": list(cfg.ratios), "seed": run.recipe.seed,
+            "ratios": list(cfg.ratios), "seed": run.split_seed,
             "fingerprint": ds.fingerprint(), "counts": ds.counts(),
             "classes_kept": list(cfg.classes) if cfg.classes else None,
             "groups": str(cfg.groups) if cfg.groups else None,
