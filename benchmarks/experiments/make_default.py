@@ -17,15 +17,17 @@ the look of DFDC frames carries no label); an epoch is a budget, not a pass: up 
 of 110 batches of 32, early stopping after 6 without a better validation loss. The shipped
 weights were trained with these flags on a GPU (``train_on_gpu.py``, 2026-11-26: 14 epochs
 in a 5-minute budget, the best the last); on 2 cores the same run takes about an hour.
-Stage 2 (``TUNES``): two fine-tunes of the stage-1 model from its own weights (``--init``;
-3e-4 for backbone and head, no warm-up, DFDC drawn 6x and ciplab's reals, the source that sets
-the threshold, 2x, the second also FFHQ/StyleGAN2 2x; up to 5 epochs of 110 batches), then
-the three weight sets averaged (``soup.py``) and the threshold set again on fp32 validation
-scores (``eval --calibrate --max-fpr 0.05 --precision fp32``: each source's validation reals
-called fake at most ``allowed_false_alarms``). The shipped soup: stage 1 from the GPU run,
-stage 2 on this 2-core CPU (about 20 minutes each alone, best epoch 4 both), 2026-11-26
-("Fine-tuning and averaging" in ``benchmarks/README.md``: chosen among nine candidates by the
-validation split's mean ROC-AUC per kind).
+Stage 2 (``TUNES``): two fine-tunes of the stage-1 model from its own weights (``--init``; 3e-4
+for backbone and head, no warm-up, DFDC drawn 6x and ciplab's reals, the source that sets the
+threshold, 2x, the second also FFHQ/StyleGAN2 2x; up to 5 epochs of 110 batches), then the
+three weight sets averaged (``soup.py``), the model made to score each image and its mirror
+image, their logits averaged (``views: flip``, ``fakescan.nets.views``: added 2026-11-26 to the
+same weights, "Looking twice" in ``benchmarks/README.md``), and the threshold set again on fp32
+validation scores (``eval --calibrate --max-fpr 0.05 --precision fp32``: each source's
+validation reals called fake at most ``allowed_false_alarms``). The shipped soup: stage 1 from
+the GPU run, stage 2 on this 2-core CPU (about 20 minutes each alone, best epoch 4 both),
+2026-11-26 ("Fine-tuning and averaging" in ``benchmarks/README.md``: chosen among nine
+candidates by the validation split's mean ROC-AUC per kind).
 Packing: the weights as float16 safetensors (7.7 MB; biases and BatchNorm stay float32; every
 verdict on the validation images checked against the float32 model), the card, named
 ``fakescan-default``, and the int8 ONNX file (``fakescan export --int8``: parity checked on
@@ -133,6 +135,9 @@ def main() -> int:
     ap.add_argument("--tuned", type=Path, nargs="+",
                     help=f"its stage-2 fine-tunes ({', '.join(TUNES)}), trained already")
     ap.add_argument("--no-tune", action="store_true", help="pack stage 1 alone")
+    ap.add_argument("--views", choices=("one", "flip"), default="flip",
+                    help="what the packed model scores: the image, or it and its mirror "
+                    "image averaged [flip]")
     ap.add_argument("--work", type=Path, default=Path("/tmp/fakescan-default-train"))
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -142,6 +147,7 @@ def main() -> int:
     if src is None:
         src = args.work / "stage1"
         _fakescan("train", *TRAIN_ARGS, *extra, *data, "--out", str(src))
+    tuned = []
     if not args.no_tune:
         tuned = args.tuned
         if tuned is None:
@@ -149,12 +155,16 @@ def main() -> int:
             for name, tune in TUNES.items():
                 _fakescan("train", *tune, "--init", str(src), *data, "--out",
                           str(args.work / name))
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from soup import average
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from soup import average
 
-        src = average([src, *tuned], args.work / "soup")
-        _fakescan("eval", str(src), "--split", "test", "--calibrate", "--max-fpr", "0.05",
-                  "--precision", "fp32", "--out", str(args.work / "soup_eval"))
+    from fakescan.card import ModelCard
+
+    src = average([src, *tuned], args.work / "soup")  # of one: stage 1's copy
+    card = ModelCard.load(src)
+    card.replace(arch_options={**card.arch_options, "views": args.views}).save(src)
+    _fakescan("eval", str(src), "--split", "test", "--calibrate", "--max-fpr", "0.05",
+              "--precision", "fp32", "--out", str(args.work / "soup_eval"))
     pack(src, REPO / "fakescan" / "default_model")
     return 0
 
