@@ -14,27 +14,20 @@ from torch import nn
 from torch.nn import functional as F
 
 from fakescan.choices import InputFilter, names
+from fakescan.nets.wrapper import Wrapped
 
 INPUT_FILTERS = names(InputFilter)
 
 
-class HighPassInput(nn.Module):
+class HighPassInput(Wrapped):
     """``normalize``: divide each image's residual by its own RMS, so how *sharp* an image is
     (a property of a dataset's capture and resizing, not of its generator) carries no
     signal; only the residual's pattern does."""
 
     def __init__(self, net: nn.Module, gain: float = 4.0, normalize: bool = False) -> None:
-        super().__init__()
-        self.net = net
+        super().__init__(net)
         self.gain = gain
         self.normalize = normalize
-
-    def __getattr__(self, name: str):
-        # Drivers call architecture methods (param_groups, load_backbone): pass them through.
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self.net, name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), 3, stride=1)

@@ -23,24 +23,17 @@ import torch
 from torch import nn
 
 from fakescan.choices import Views, names
+from fakescan.nets.wrapper import Wrapped
 
 VIEWS = names(Views)
 _INNER = "net."
 
 
-class FlipAverage(nn.Module):
+class FlipAverage(Wrapped):
     def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
+        super().__init__(net)
         self.register_state_dict_post_hook(_unnest)
         self.register_load_state_dict_pre_hook(_nest)
-
-    def __getattr__(self, name: str):
-        # Drivers call architecture methods (param_groups, load_backbone): pass them through.
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self.net, name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
