@@ -72,17 +72,17 @@ class ScanModel:
         return self._own_file_matches(self.folder / name) or self.cached(name).is_file()
 
     def _own_file_matches(self, path: Path) -> bool:
-        """Whether the folder's own exported file is this card's network: the same weights
-        and architecture options (a file exported before the weights were trained again, or
-        before ``views`` changed, is passed over, and one is built into the cache)."""
+        """Whether the folder's own exported file was built from this card's network (the
+        same ``build_key``: weights and architecture options); a file exported before the
+        weights were trained again, or before ``views`` changed, is passed over, and one is
+        built into the cache."""
         if not path.is_file():
             return False
         try:
-            meta = read_onnx_metadata(path)
+            built = ModelCard.from_onnx_metadata(read_onnx_metadata(path), str(path))
         except ModelError:
             return False
-        return (meta.get("weights_sha256") == (self.card.weights_sha256 or None)
-                and dict(meta.get("arch_options") or {}) == dict(self.card.arch_options))
+        return built.build_key == self.card.build_key
 
     def precision_of_file(self) -> str:
         """An ``.onnx`` model's own precision (from its metadata)."""
