@@ -152,13 +152,13 @@ class ModelCard:
     @property
     def build_key(self) -> str:
         """What a file built from this model (its ONNX export, a runtime's measured speed)
-        depends on: the weights' hash and, where there are any, the architecture options (the
-        same weights make another graph with ``views: flip`` or an input filter)."""
+        depends on: the weights' hash, the architecture options (the same weights make another
+        graph with ``views: flip`` or an input filter) and the input size (an exported graph's
+        image shape is fixed; the same weights score 256 px as well as 224)."""
         sha = (self.weights_sha256 or "x")[:16]
-        if not self.arch_options:
-            return sha
-        opts = json.dumps(dict(self.arch_options), sort_keys=True)
-        return f"{sha}-{hashlib.sha256(opts.encode()).hexdigest()[:8]}"
+        graph = json.dumps({**self.arch_options, "input_size": self.preprocess.input_size},
+                           sort_keys=True)
+        return f"{sha}-{hashlib.sha256(graph.encode()).hexdigest()[:8]}"
 
     def replace(self, **changes: Any) -> ModelCard:
         return dataclasses.replace(self, **changes)

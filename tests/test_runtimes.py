@@ -3,6 +3,9 @@ the guarded torch bf16 path (issue 22)."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -144,3 +147,28 @@ def test_the_same_weights_scoring_two_views_never_run_a_one_view_onnx_file(tiny_
     torch_flip = make_runtime(sf, "torch", "cpu", "fp32")(x)
     assert np.abs(make_runtime(sf, "onnx", "cpu", "fp32")(x) - torch_flip).max() < 1e-4
     assert np.abs(make_runtime(sp, "onnx", "cpu", "fp32")(x) - torch_flip).max() > 1e-3
+
+
+def test_a_card_scoring_another_input_size_never_runs_a_file_exported_at_the_old_one(
+        tmp_path):
+    """An exported graph's image shape is fixed: the same weights with a larger
+    ``input_size`` in their card (a network that pools globally, scored at more pixels than
+    it trained on) build their own file instead of feeding the old one, and score what torch
+    scores."""
+    from fakescan.bench import model_or_random
+    from fakescan.card import ModelCard
+    from fakescan.export import export_onnx
+    from fakescan.scanner.model import resolve_scan_model
+
+    folder = Path(model_or_random("tinycnn", tmp_path)[0])
+    export_onnx(folder, folder / "model.onnx", parity=False)  # at the old size
+    card = ModelCard.load(folder)
+    size = card.preprocess.input_size + 16
+    bigger = card.replace(preprocess=dataclasses.replace(card.preprocess, input_size=size))
+    assert bigger.build_key != card.build_key
+    bigger.save(folder)
+    sm = resolve_scan_model(str(folder))
+    assert sm.onnx_file() != folder / "model.onnx"
+    x = np.random.default_rng(0).integers(0, 256, (4, 3, size, size), dtype=np.uint8)
+    want = make_runtime(sm, "torch", "cpu", "fp32")(x)
+    assert np.abs(make_runtime(sm, "onnx", "cpu", "fp32")(x) - want).max() < 1e-4
