@@ -142,11 +142,15 @@ class ModelCard:
     # ------------------------------------------------------------------ identity
     @property
     def identity(self) -> str:
-        """``name@`` + 12 hex digits of the weights' SHA-256, and ``+flip`` where the model
-        scores two views of each image (the same weights score differently then): the same
-        for a model folder and the ONNX file exported from it."""
+        """``name@`` + 12 hex digits of the weights' SHA-256, ``+flip`` where the model scores
+        two views of each image and ``+240px`` where it scores another input size than its
+        weights were trained at (the card's ``training.input_size``; the same weights score
+        differently then): the same for a model folder and the ONNX file exported from it."""
         views = self.arch_options.get("views", "one")
         suffix = "" if views == "one" else f"+{views}"
+        trained = (self.training or {}).get("input_size")
+        if trained and int(trained) != self.preprocess.input_size:
+            suffix += f"+{self.preprocess.input_size}px"
         return f"{self.name}@{(self.weights_sha256 or 'unknown')[:12]}{suffix}"
 
     @property
@@ -231,6 +235,7 @@ class ModelCard:
             "threshold": self.threshold, "threshold_calibrated_on": self.threshold_calibrated_on,
             "weights_sha256": self.weights_sha256 or None,
             "precision": "fp16" if fp16 else "fp32", "opset": opset,
+            "trained_input_size": (self.training or {}).get("input_size"),
         }
 
     @classmethod
@@ -238,6 +243,8 @@ class ModelCard:
         d = dict(meta)
         d["preprocess"] = {k: meta[k] for k in ("input_size", "mean", "std", "resize", "crop",
                                                 "face_margin") if k in meta}
+        if meta.get("trained_input_size"):  # the identity's "+240px"
+            d["training"] = {"input_size": meta["trained_input_size"]}
         return cls.from_dict({k: v for k, v in d.items() if k in _FIELDS}, source,
                              default_name=Path(source).stem)
 

@@ -181,6 +181,11 @@ def test_flip_views_score_the_mean_of_the_image_and_its_mirror_with_the_same_wei
                      weights_sha256="ab" * 32)
     assert card.identity == "m@" + "ab" * 6
     assert card.replace(arch_options={"views": "flip"}).identity == "m@" + "ab" * 6 + "+flip"
+    # scored at more pixels than the weights were trained at
+    trained = card.replace(training={"input_size": 128})
+    assert trained.identity == card.identity
+    bigger = trained.replace(preprocess=Preprocess(160, (0.5,) * 3, (0.5,) * 3))
+    assert bigger.identity == "m@" + "ab" * 6 + "+160px"
 
 
 @pytest.mark.parametrize("flt", ["highpass", "highpass_norm"])

@@ -158,17 +158,23 @@ def test_a_card_scoring_another_input_size_never_runs_a_file_exported_at_the_old
     from fakescan.bench import model_or_random
     from fakescan.card import ModelCard
     from fakescan.export import export_onnx
-    from fakescan.scanner.model import resolve_scan_model
+    from fakescan.scanner.model import read_onnx_metadata, resolve_scan_model
 
     folder = Path(model_or_random("tinycnn", tmp_path)[0])
     export_onnx(folder, folder / "model.onnx", parity=False)  # at the old size
     card = ModelCard.load(folder)
     size = card.preprocess.input_size + 16
-    bigger = card.replace(preprocess=dataclasses.replace(card.preprocess, input_size=size))
+    bigger = card.replace(preprocess=dataclasses.replace(card.preprocess, input_size=size),
+                          training={"input_size": card.preprocess.input_size})
     assert bigger.build_key != card.build_key
+    assert bigger.identity == f"{card.identity}+{size}px"
     bigger.save(folder)
     sm = resolve_scan_model(str(folder))
-    assert sm.onnx_file() != folder / "model.onnx"
+    built = sm.onnx_file()
+    assert built != folder / "model.onnx"
+    # the file's own card says the same: an ONNX consumer's rows carry the same identity
+    assert ModelCard.from_onnx_metadata(read_onnx_metadata(built), str(built)).identity == \
+        bigger.identity
     x = np.random.default_rng(0).integers(0, 256, (4, 3, size, size), dtype=np.uint8)
     want = make_runtime(sm, "torch", "cpu", "fp32")(x)
     assert np.abs(make_runtime(sm, "onnx", "cpu", "fp32")(x) - want).max() < 1e-4

@@ -38,6 +38,7 @@ them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -138,6 +139,8 @@ def main() -> int:
     ap.add_argument("--views", choices=("one", "flip"), default="flip",
                     help="what the packed model scores: the image, or it and its mirror "
                     "image averaged [flip]")
+    ap.add_argument("--input-size", type=int, default=240,
+                    help="the size the packed model scores (its weights learn at 224) [240]")
     ap.add_argument("--work", type=Path, default=Path("/tmp/fakescan-default-train"))
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -162,7 +165,10 @@ def main() -> int:
 
     src = average([src, *tuned], args.work / "soup")  # of one: stage 1's copy
     card = ModelCard.load(src)
-    card.replace(arch_options={**card.arch_options, "views": args.views}).save(src)
+    trained = card.training.get("input_size", card.preprocess.input_size)
+    card.replace(arch_options={**card.arch_options, "views": args.views},
+                 preprocess=dataclasses.replace(card.preprocess, input_size=args.input_size),
+                 training={**card.training, "input_size": trained}).save(src)
     _fakescan("eval", str(src), "--split", "test", "--calibrate", "--max-fpr", "0.05",
               "--precision", "fp32", "--out", str(args.work / "soup_eval"))
     pack(src, REPO / "fakescan" / "default_model")

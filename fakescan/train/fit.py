@@ -525,6 +525,7 @@ def _card(run: _Run, state: dict[str, Any], metrics: dict[str, Any],
         "epochs_completed": state["epoch"], "best_epoch": state["best_epoch"],
         "best_val_loss": state["best_val_loss"], "device": str(run.device),
         "precision": dtype_name(run.dtype), "pretrained": run.pretrained_from,
+        "input_size": run.pp.input_size,  # what the weights learned at (a card may score another)
     }
     if "stopped_early" in state:
         training["stopped_early"] = state["stopped_early"]
