@@ -224,6 +224,20 @@ def test_init_fine_tunes_from_a_model_folders_weights(synth_small, tiny_model, t
     saved = load_tensors(tmp_path / "flip" / "weights.safetensors")
     for name, p in src.model.named_parameters():
         assert torch.equal(saved[name].float(), p.float()), name
+    # A card that scores more pixels than its weights learned at (the shipped default) is
+    # still this network: what must match is the size the weights learned at.
+    import dataclasses
+    import shutil
+
+    bigger = tmp_path / "bigger"
+    shutil.copytree(tiny_model, bigger)
+    c = src.card
+    c.replace(preprocess=dataclasses.replace(c.preprocess, input_size=c.preprocess.input_size + 32),
+              training={**c.training, "input_size": c.preprocess.input_size}).save(bigger)
+    again = train(TrainConfig("simplecnn", synth_small, tmp_path / "again", r, workers=0,
+                              init=str(bigger)))
+    assert again.preprocess.input_size == c.preprocess.input_size
+    assert again.training["input_size"] == c.preprocess.input_size
     # The same run without --init starts elsewhere.
     fresh = train(TrainConfig("simplecnn", synth_small, tmp_path / "fresh", r, workers=0))
     assert fresh.training["pretrained"] is None

@@ -351,7 +351,9 @@ def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
         ("architecture options", _weights_options(card.arch_options),
          _weights_options(arch_options)),
         ("classes", list(card.labels), list(classes)),
-        ("input size", card.preprocess.input_size, pp.input_size),
+        # the size the weights learned at: a card may score another (the default: 240 px)
+        ("input size", card.training.get("input_size", card.preprocess.input_size),
+         pp.input_size),
         ("crop", card.preprocess.crop, pp.crop)) if theirs != ours]
     if mismatch:
         raise UsageError(f"--init {src.folder} is not this run's network: it has "
