@@ -167,6 +167,14 @@ class ModelCard:
     def replace(self, **changes: Any) -> ModelCard:
         return dataclasses.replace(self, **changes)
 
+    def scoring_at(self, size: int) -> ModelCard:
+        """This card scoring ``size`` px (a network that pools globally scores any size), the
+        size its weights learned at kept in ``training.input_size`` (what ``train --init``
+        checks and the identity's ``+240px`` compares against)."""
+        trained = (self.training or {}).get("input_size", self.preprocess.input_size)
+        return self.replace(preprocess=dataclasses.replace(self.preprocess, input_size=size),
+                            training={**self.training, "input_size": trained})
+
     # ------------------------------------------------------------------ JSON (config.json)
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -3,7 +3,6 @@ the guarded torch bf16 path (issue 22)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -164,8 +163,9 @@ def test_a_card_scoring_another_input_size_never_runs_a_file_exported_at_the_old
     export_onnx(folder, folder / "model.onnx", parity=False)  # at the old size
     card = ModelCard.load(folder)
     size = card.preprocess.input_size + 16
-    bigger = card.replace(preprocess=dataclasses.replace(card.preprocess, input_size=size),
-                          training={"input_size": card.preprocess.input_size})
+    bigger = card.scoring_at(size)
+    assert bigger.training["input_size"] == card.preprocess.input_size
+    assert bigger.scoring_at(card.preprocess.input_size).identity == card.identity
     assert bigger.build_key != card.build_key
     assert bigger.identity == f"{card.identity}+{size}px"
     bigger.save(folder)

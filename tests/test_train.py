@@ -226,14 +226,12 @@ def test_init_fine_tunes_from_a_model_folders_weights(synth_small, tiny_model, t
         assert torch.equal(saved[name].float(), p.float()), name
     # A card that scores more pixels than its weights learned at (the shipped default) is
     # still this network: what must match is the size the weights learned at.
-    import dataclasses
     import shutil
 
     bigger = tmp_path / "bigger"
     shutil.copytree(tiny_model, bigger)
     c = src.card
-    c.replace(preprocess=dataclasses.replace(c.preprocess, input_size=c.preprocess.input_size + 32),
-              training={**c.training, "input_size": c.preprocess.input_size}).save(bigger)
+    c.scoring_at(c.preprocess.input_size + 32).save(bigger)
     again = train(TrainConfig("simplecnn", synth_small, tmp_path / "again", r, workers=0,
                               init=str(bigger)))
     assert again.preprocess.input_size == c.preprocess.input_size

@@ -23,7 +23,6 @@ than training mostly did; a larger input brings them back to the size the networ
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import sys
@@ -42,8 +41,7 @@ def carded(src: Path, dest: Path, size: int, views: str) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy(src / WEIGHTS, dest / WEIGHTS)
     card = ModelCard.load(src)
-    pp = dataclasses.replace(card.preprocess, input_size=size)
-    card.replace(preprocess=pp, arch_options={**card.arch_options, "views": views}).save(dest)
+    card.scoring_at(size).replace(arch_options={**card.arch_options, "views": views}).save(dest)
     return dest
 
 

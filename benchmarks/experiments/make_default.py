@@ -38,7 +38,6 @@ them.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import subprocess
 import sys
@@ -165,10 +164,8 @@ def main() -> int:
 
     src = average([src, *tuned], args.work / "soup")  # of one: stage 1's copy
     card = ModelCard.load(src)
-    trained = card.training.get("input_size", card.preprocess.input_size)
-    card.replace(arch_options={**card.arch_options, "views": args.views},
-                 preprocess=dataclasses.replace(card.preprocess, input_size=args.input_size),
-                 training={**card.training, "input_size": trained}).save(src)
+    card.scoring_at(args.input_size).replace(
+        arch_options={**card.arch_options, "views": args.views}).save(src)
     _fakescan("eval", str(src), "--split", "test", "--calibrate", "--max-fpr", "0.05",
               "--precision", "fp32", "--out", str(args.work / "soup_eval"))
     pack(src, REPO / "fakescan" / "default_model")
