@@ -148,10 +148,15 @@ class ModelCard:
         differently then): the same for a model folder and the ONNX file exported from it."""
         views = self.arch_options.get("views", "one")
         suffix = "" if views == "one" else f"+{views}"
-        trained = (self.training or {}).get("input_size")
-        if trained and int(trained) != self.preprocess.input_size:
+        if self.trained_input_size != self.preprocess.input_size:
             suffix += f"+{self.preprocess.input_size}px"
         return f"{self.name}@{(self.weights_sha256 or 'unknown')[:12]}{suffix}"
+
+    @property
+    def trained_input_size(self) -> int:
+        """The input size the weights learned at (``training.input_size``; a card without
+        that record scores the size it learned at)."""
+        return int(self.training.get("input_size") or self.preprocess.input_size)
 
     @property
     def build_key(self) -> str:
@@ -171,9 +176,8 @@ class ModelCard:
         """This card scoring ``size`` px (a network that pools globally scores any size), the
         size its weights learned at kept in ``training.input_size`` (what ``train --init``
         checks and the identity's ``+240px`` compares against)."""
-        trained = (self.training or {}).get("input_size", self.preprocess.input_size)
         return self.replace(preprocess=dataclasses.replace(self.preprocess, input_size=size),
-                            training={**self.training, "input_size": trained})
+                            training={**self.training, "input_size": self.trained_input_size})
 
     # ------------------------------------------------------------------ JSON (config.json)
     def to_dict(self) -> dict[str, Any]:
@@ -243,7 +247,7 @@ class ModelCard:
             "threshold": self.threshold, "threshold_calibrated_on": self.threshold_calibrated_on,
             "weights_sha256": self.weights_sha256 or None,
             "precision": "fp16" if fp16 else "fp32", "opset": opset,
-            "trained_input_size": (self.training or {}).get("input_size"),
+            "trained_input_size": self.trained_input_size,
         }
 
     @classmethod

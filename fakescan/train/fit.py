@@ -352,8 +352,7 @@ def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
          _weights_options(arch_options)),
         ("classes", list(card.labels), list(classes)),
         # the size the weights learned at: a card may score another (the default: 240 px)
-        ("input size", card.training.get("input_size", card.preprocess.input_size),
-         pp.input_size),
+        ("input size", card.trained_input_size, pp.input_size),
         ("crop", card.preprocess.crop, pp.crop)) if theirs != ours]
     if mismatch:
         raise UsageError(f"--init {src.folder} is not this run's network: it has "
