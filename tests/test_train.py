@@ -256,3 +256,30 @@ def test_init_refuses_another_network_or_a_clashing_flag(synth_small, tiny_model
         assert res.returncode == 2, res.stderr
         assert msg in res.stderr and "Traceback" not in res.stderr
         assert not (tmp_path / "out" / "config.json").exists()
+
+
+def test_input_size_trains_and_fine_tunes_at_another_size(synth_small, tmp_path):
+    # A network that pools globally trains at any size; the card scores what it learned at.
+    r = get_arch("tinycnn").recipe.replace(epochs=1, batch_size=16)
+    small = train(TrainConfig("tinycnn", synth_small, tmp_path / "s48", r, workers=0,
+                              input_size=48))
+    assert small.preprocess.input_size == small.training["input_size"] == 48
+    assert "px" not in small.identity
+    # Fine-tuned at a new size (FixRes: what a scan shows it, learned), from the same weights.
+    r0 = r.replace(lr=0.0, head_lr=0.0)
+    tuned = train(TrainConfig("tinycnn", synth_small, tmp_path / "s64", r0, workers=0,
+                              init=str(tmp_path / "s48"), input_size=64))
+    assert tuned.preprocess.input_size == tuned.training["input_size"] == 64
+    assert "px" not in tuned.identity and str(tmp_path / "s48") in tuned.training["pretrained"]
+    start, saved = (load_tensors(tmp_path / d / "weights.safetensors") for d in ("s48", "s64"))
+    assert all(torch.equal(start[k].float(), saved[k].float()) for k in start)
+    # Without --input-size, --init still asks for the size the weights learned at.
+    res = run_cli("train", "--model", "tinycnn", "--data", synth_small, "--epochs", "1",
+                  "--workers", "0", "--init", tmp_path / "s48", "--out", tmp_path / "x")
+    assert res.returncode == 2 and "input size 48 (this run: 32)" in res.stderr, res.stderr
+    # A network whose head is sized for its own input refuses another size in one line.
+    res = run_cli("train", "--model", "simplecnn", "--data", synth_small, "--epochs", "1",
+                  "--workers", "0", "--input-size", "96", "--out", tmp_path / "y")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "--input-size 96: simplecnn takes 128 px only" in res.stderr
+    assert not (tmp_path / "y" / "config.json").exists()

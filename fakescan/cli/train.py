@@ -123,6 +123,10 @@ def train_cmd(
     input_filter: Annotated[InputFilter | None, typer.Option(
         metavar=metavar(InputFilter), help="highpass: the model sees the image minus its local "
         "mean; highpass_norm: that, scaled to unit variance per image [recipe].")] = None,
+    input_size: Annotated[int | None, typer.Option(
+        "--input-size", min=16, max=1024, metavar="PX", help="Train at this input size instead "
+        "of the architecture's (networks that pool globally take any; with --init, fine-tune "
+        "the weights at a new size) [the architecture's].")] = None,
     views: Annotated[Views | None, typer.Option(
         metavar=metavar(Views), help="flip: the model scores each image and its mirror image "
         "and averages them (validation, threshold, scans; training sees one view), ranking "
@@ -184,7 +188,7 @@ def train_cmd(
         backbone_weights=backbone_weights, resume=resume, device=device,
         precision=str(precision), steps_per_epoch=steps_per_epoch, workers=workers,
         ratios=check_ratios(ratios), resume_epochs=epochs, groups=groups,
-        max_minutes=max_minutes, init=init, split_seed=split_seed,
+        max_minutes=max_minutes, init=init, split_seed=split_seed, input_size=input_size,
     )
     card = train(cfg, console=err)
     t = card.outcome

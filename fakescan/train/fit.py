@@ -78,6 +78,7 @@ class TrainConfig:
     max_minutes: float | None = None  # no new epoch once this much wall time has passed
     init: str | None = None  # start from this model folder's weights (a name, path or default)
     split_seed: int | None = None  # the split's seed [recipe.seed; with init, init's split]
+    input_size: int | None = None  # train at this size [the architecture's]; any with init
 
     @property
     def datasets(self) -> list[Path]:
@@ -251,8 +252,9 @@ def _resolved_recipe(cfg: TrainConfig) -> tuple[Recipe, dict[str, Any], Preproce
         raise UsageError(f"{out} already holds a model: resume it, or train into another folder")
     if cfg.crop not in ("none", "face"):
         raise UsageError(f"crop must be none or face, got {cfg.crop!r}")
-    pp = dataclasses.replace(get_arch(cfg.arch).preprocess, crop=cfg.crop,
-                             face_margin=cfg.face_margin)
+    pp = get_arch(cfg.arch).preprocess
+    pp = dataclasses.replace(pp, crop=cfg.crop, face_margin=cfg.face_margin,
+                             input_size=cfg.input_size or pp.input_size)
     return cfg.recipe, dict(cfg.arch_options), pp
 
 
@@ -279,6 +281,8 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     ds, train_s, valid_s = _splits(cfg, split_seed)
     _check_source_weights(recipe, {s.source for s in train_s})
     model = spec.build(num_classes=len(ds.classes), **arch_options)
+    if pp.input_size != spec.preprocess.input_size:
+        _check_takes_size(model, cfg.arch, pp.input_size, spec.preprocess.input_size)
     pretrained_from = None
     if cfg.init is not None:  # (never with --resume: _resolved_recipe refuses it)
         pretrained_from = _init_from(model, cfg, arch_options, ds.classes, pp)
@@ -351,14 +355,30 @@ def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
         ("architecture options", _weights_options(card.arch_options),
          _weights_options(arch_options)),
         ("classes", list(card.labels), list(classes)),
-        # the size the weights learned at: a card may score another (the default: 240 px)
-        ("input size", card.trained_input_size, pp.input_size),
+        # the size the weights learned at (a card may score another: the default, 240 px);
+        # an explicit --input-size fine-tunes them at a new one (_check_takes_size allowed it)
+        ("input size", card.trained_input_size,
+         card.trained_input_size if cfg.input_size else pp.input_size),
         ("crop", card.preprocess.crop, pp.crop)) if theirs != ours]
     if mismatch:
         raise UsageError(f"--init {src.folder} is not this run's network: it has "
                          + "; ".join(mismatch))
     model.load_state_dict(src.model.state_dict())
     return f"{card.identity} ({src.folder})"
+
+
+def _check_takes_size(model, arch: str, size: int, own: int) -> None:
+    """``--input-size``: refuse, in one line, a network whose head is sized for its own input
+    (a flatten, not a global pool), by running one blank image through it."""
+    was = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, size, size))
+    except RuntimeError:
+        raise UsageError(f"--input-size {size}: {arch} takes {own} px only (its head is sized "
+                         "for that input)") from None
+    finally:
+        model.train(was)
 
 
 def _weights_options(options) -> dict[str, Any]:
