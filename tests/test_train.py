@@ -283,3 +283,26 @@ def test_input_size_trains_and_fine_tunes_at_another_size(synth_small, tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert "--input-size 96: simplecnn takes 128 px only" in res.stderr
     assert not (tmp_path / "y" / "config.json").exists()
+
+
+def test_resume_keeps_the_runs_classes(synth_small, tmp_path):
+    # Data with a third class the run left out: resuming without --class keeps the run's two;
+    # data that gives other classes is one line and exit 2, not a weight-shape traceback.
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_small, data)
+    for split in ("train", "valid", "test"):
+        shutil.copytree(data / split / "fake", data / split / "edited")
+    r = get_arch("tinycnn").recipe.replace(epochs=1, batch_size=16)
+    train(TrainConfig("tinycnn", data, tmp_path / "run", r, workers=0, classes=("real", "fake")))
+    base = ("train", "--model", "tinycnn", "--data", data, "--workers", "0", "--resume",
+            "--out", tmp_path / "run")
+    res = run_cli(*base, "--epochs", "2")
+    assert res.returncode == 0, res.stderr
+    card = load_model(tmp_path / "run").card
+    assert list(card.labels) == ["real", "fake"] and card.training["epochs_completed"] == 2
+    assert card.data["classes_kept"] == ["real", "fake"]
+    res = run_cli(*base, "--epochs", "3", "--class", "real", "--class", "edited")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "cannot resume" in res.stderr and "['real', 'fake']" in res.stderr

@@ -105,9 +105,23 @@ def _split_seed(cfg: TrainConfig, recipe: Recipe) -> int:
     return recipe.seed
 
 
+def _with_run_classes(cfg: TrainConfig) -> TrainConfig:
+    """On ``--resume`` without ``--class``: the classes the run kept (its card's
+    ``data.classes_kept``), so resuming needs the run's data and nothing else."""
+    if not cfg.resume or cfg.classes is not None:
+        return cfg
+    kept = ModelCard.load(Path(cfg.out)).data.get("classes_kept")
+    return dataclasses.replace(cfg, classes=tuple(kept)) if kept else cfg
+
+
 def _splits(cfg: TrainConfig, seed: int):
     ds = load_sources(cfg.datasets, ratios=cfg.ratios, seed=seed, classes=cfg.classes,
                       groups=cfg.groups)
+    if cfg.resume:
+        labels = list(ModelCard.load(Path(cfg.out)).labels)
+        if list(ds.classes) != labels:
+            raise UsageError(f"cannot resume {cfg.out}: it learned the classes {labels}, this "
+                             f"data gives {list(ds.classes)} (give the run's --data and --class)")
     train = ds.splits.get("train") or ds.splits.get("all")
     valid = ds.splits.get("valid")
     if not valid:  # no validation split: hold out 10% of train, stratified
@@ -221,6 +235,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> ModelCard:
     """
     console = console or Console(stderr=True)
     recipe, arch_options, pp = _resolved_recipe(cfg)
+    cfg = _with_run_classes(cfg)
     run = _setup(cfg, recipe, arch_options, pp, console)
     state = _start_state(run, console)
     stopped_early = _fit(run, state, console)
