@@ -282,7 +282,7 @@ def test_input_size_trains_and_fine_tunes_at_another_size(synth_small, tmp_path)
                   "--workers", "0", "--input-size", "96", "--out", tmp_path / "y")
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert "--input-size 96: simplecnn takes 128 px only" in res.stderr
-    assert not (tmp_path / "y" / "config.json").exists()
+    assert not (tmp_path / "y").exists()  # a refused run leaves no folder behind
 
 
 def test_resume_keeps_the_runs_classes(synth_small, tmp_path):
@@ -306,3 +306,41 @@ def test_resume_keeps_the_runs_classes(synth_small, tmp_path):
     res = run_cli(*base, "--epochs", "3", "--class", "real", "--class", "edited")
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert "cannot resume" in res.stderr and "['real', 'fake']" in res.stderr
+
+
+def test_resume_keeps_the_runs_settings_and_refuses_others(synth_small, tmp_path):
+    # A resumed run goes on with the settings it started with: its batches per epoch without
+    # being told them again, the same flags repeated are welcome, and a flag with another value
+    # (or other data) is one line and exit 2, naming the run's value: silently ignored, it
+    # would not do what was asked.
+    import shutil
+
+    run = tmp_path / "run"
+    base = ("train", "--model", "tinycnn", "--data", synth_small, "--workers", "0",
+            "--out", run)
+    res = run_cli(*base, "--epochs", "1", "--batch-size", "16", "--lr", "0.01",
+                  "--steps-per-epoch", "2")
+    assert res.returncode == 0, res.stderr
+    res = run_cli(*base, "--resume", "--epochs", "2")
+    assert res.returncode == 0, res.stderr
+    card = load_model(run).card
+    assert card.training["epochs_completed"] == 2 and card.training["steps_per_epoch"] == 2
+    res = run_cli(*base, "--resume", "--epochs", "3", "--batch-size", "16", "--lr", "0.01",
+                  "--steps-per-epoch", "2")
+    assert res.returncode == 0, res.stderr
+    assert load_model(run).card.training["epochs_completed"] == 3
+
+    res = run_cli(*base, "--resume", "--epochs", "4", "--lr", "0.001", "--input-size", "48",
+                  "--views", "flip")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    msg = " ".join(res.stderr.split())
+    assert "cannot resume" in msg and "--lr 0.001 (the run's: 0.01)" in msg, msg
+    assert "--input-size 48 (the run's: 32)" in msg and "--views flip (the run's: none)" in msg
+    assert "--init" in msg
+    other = tmp_path / "other"
+    shutil.copytree(synth_small, other)
+    next((other / "train" / "fake").iterdir()).unlink()
+    res = run_cli(*base[:4], other, *base[5:], "--resume", "--epochs", "4")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "not the run's" in res.stderr
+    assert load_model(run).card.training["epochs_completed"] == 3

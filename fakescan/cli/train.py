@@ -49,8 +49,42 @@ def _source_weights(specs: list[str] | None) -> dict[str, float] | None:
     return weights or None
 
 
+# ``fakescan train``'s options that set what a run is, by their ``TrainConfig.explicit`` key:
+# --resume refuses one given with another value than the run's (the others say how it runs)
+_RUN_SETTINGS = {
+    "recipe_name": "recipe.name", "source_weight": "recipe.source_weights",
+    **{k: f"recipe.{k}" for k in (
+        "batch_size", "lr", "head_lr", "weight_decay", "warmup_epochs", "patience", "augment",
+        "blur_jpeg", "sharpness_jitter", "sharpness_match", "scale_jitter", "grayscale", "zoom",
+        "reencode", "self_blend", "balance", "max_fpr", "seed")},
+    **{k: f"arch_options.{k}" for k in ("padding", "extra_block", "input_filter", "views")},
+    **{k: k for k in ("crop", "face_margin", "input_size", "ratios", "groups", "split_seed",
+                      "steps_per_epoch")},
+}
+
+
+def _given_settings(ctx: typer.Context) -> dict[str, str]:
+    """The run settings given on the command line (or in the environment), as
+    ``{TrainConfig.explicit key: "--flag VALUE"}``."""
+    given = {}
+    for p in ctx.command.params:
+        key = _RUN_SETTINGS.get(p.name or "")
+        source = ctx.get_parameter_source(p.name) if key else None
+        # (by name: typer may bring its own copy of click's ParameterSource)
+        if getattr(source, "name", None) not in ("COMMANDLINE", "ENVIRONMENT"):
+            continue
+        v = ctx.params[p.name]
+        shown = (" ".join(map(str, v)) if isinstance(v, list | tuple) else
+                 str(v) if not isinstance(v, bool) else "")
+        flag = p.opts[0] if not isinstance(v, bool) or v or not p.secondary_opts else \
+            p.secondary_opts[0]
+        given[key] = f"{flag} {shown}".strip()
+    return given
+
+
 @app.command("train")
 def train_cmd(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", metavar="ARCH",
                                        help="Architecture (see `fakescan models`).")],
     data: Annotated[list[Path], typer.Option(
@@ -189,6 +223,7 @@ def train_cmd(
         precision=str(precision), steps_per_epoch=steps_per_epoch, workers=workers,
         ratios=check_ratios(ratios), resume_epochs=epochs, groups=groups,
         max_minutes=max_minutes, init=init, split_seed=split_seed, input_size=input_size,
+        explicit=_given_settings(ctx),
     )
     card = train(cfg, console=err)
     t = card.outcome

@@ -79,6 +79,10 @@ class TrainConfig:
     init: str | None = None  # start from this model folder's weights (a name, path or default)
     split_seed: int | None = None  # the split's seed [recipe.seed; with init, init's split]
     input_size: int | None = None  # train at this size [the architecture's]; any with init
+    # the settings the user gave, as {key: how they gave it} (keys: "recipe.FIELD",
+    # "arch_options.NAME" or a field of this config): --resume keeps the run's own settings
+    # and refuses one given here that differs from them (``_resumed``)
+    explicit: dict[str, str] = field(default_factory=dict)
 
     @property
     def datasets(self) -> list[Path]:
@@ -87,12 +91,10 @@ class TrainConfig:
 
 
 def _split_seed(cfg: TrainConfig, recipe: Recipe) -> int:
-    """The seed of the train / valid / test split: on ``--resume`` the run's own; else
-    ``split_seed``; else, with ``init``, the split of the model the run starts from (split
-    anew, a fine-tune would stop early and set its threshold on images its starting point
-    trained on, and its test split would hold them too); else the recipe's seed."""
-    if cfg.resume:
-        return int(ModelCard.load(Path(cfg.out)).data.get("seed", recipe.seed))
+    """The seed of the train / valid / test split: ``split_seed`` (on ``--resume`` the
+    run's own); else, with ``init``, the split of the model the run starts from (split anew, a
+    fine-tune would stop early and set its threshold on images its starting point trained on,
+    and its test split would hold them too); else the recipe's seed."""
     if cfg.split_seed is not None:
         return cfg.split_seed
     if cfg.init is not None:
@@ -105,23 +107,18 @@ def _split_seed(cfg: TrainConfig, recipe: Recipe) -> int:
     return recipe.seed
 
 
-def _with_run_classes(cfg: TrainConfig) -> TrainConfig:
-    """On ``--resume`` without ``--class``: the classes the run kept (its card's
-    ``data.classes_kept``), so resuming needs the run's data and nothing else."""
-    if not cfg.resume or cfg.classes is not None:
-        return cfg
-    kept = ModelCard.load(Path(cfg.out)).data.get("classes_kept")
-    return dataclasses.replace(cfg, classes=tuple(kept)) if kept else cfg
-
-
 def _splits(cfg: TrainConfig, seed: int):
     ds = load_sources(cfg.datasets, ratios=cfg.ratios, seed=seed, classes=cfg.classes,
                       groups=cfg.groups)
     if cfg.resume:
-        labels = list(ModelCard.load(Path(cfg.out)).labels)
+        prev = ModelCard.load(Path(cfg.out))
+        labels = list(prev.labels)
         if list(ds.classes) != labels:
             raise UsageError(f"cannot resume {cfg.out}: it learned the classes {labels}, this "
                              f"data gives {list(ds.classes)} (give the run's --data and --class)")
+        if prev.data.get("fingerprint") not in (None, ds.fingerprint()):
+            raise UsageError(f"cannot resume {cfg.out}: this data is not the run's (other "
+                             "files, or another split of them): give the run's --data")
     train = ds.splits.get("train") or ds.splits.get("all")
     valid = ds.splits.get("valid")
     if not valid:  # no validation split: hold out 10% of train, stratified
@@ -234,8 +231,7 @@ def train(cfg: TrainConfig, console: Console | None = None) -> ModelCard:
     validation and write the card. ``cfg`` itself is never changed.
     """
     console = console or Console(stderr=True)
-    recipe, arch_options, pp = _resolved_recipe(cfg)
-    cfg = _with_run_classes(cfg)
+    cfg, recipe, arch_options, pp = _resolved_recipe(cfg)
     run = _setup(cfg, recipe, arch_options, pp, console)
     state = _start_state(run, console)
     stopped_early = _fit(run, state, console)
@@ -246,23 +242,17 @@ def train(cfg: TrainConfig, console: Console | None = None) -> ModelCard:
     return card
 
 
-def _resolved_recipe(cfg: TrainConfig) -> tuple[Recipe, dict[str, Any], Preprocess]:
-    """The recipe, architecture options and preprocessing this run uses: ``cfg``'s, or on
-    resume the run's own (with ``--epochs`` as a new budget)."""
+def _resolved_recipe(cfg: TrainConfig
+                     ) -> tuple[TrainConfig, Recipe, dict[str, Any], Preprocess]:
+    """The config, recipe, architecture options and preprocessing this run uses: ``cfg``'s,
+    or on resume the run's own (``_resumed``)."""
     out = Path(cfg.out)
     if cfg.init is not None and (cfg.resume or cfg.backbone_weights or not cfg.pretrained):
         clash = ("--resume" if cfg.resume else "--backbone-weights" if cfg.backbone_weights
                  else "--no-pretrained")
         raise UsageError(f"--init sets every starting weight: drop {clash}")
     if cfg.resume:
-        if not (out / "last.json").is_file():
-            raise UsageError(f"cannot resume {out}: no resumable run there (no last.json)")
-        prev = ModelCard.load(out)
-        if prev.architecture != cfg.arch:
-            raise UsageError(f"cannot resume {out}: it holds a {prev.architecture} run, not "
-                             f"{cfg.arch}")
-        return (Recipe(**prev.recipe).replace(epochs=cfg.resume_epochs),
-                dict(prev.arch_options), prev.preprocess)
+        return _resumed(cfg)
     if out.exists() and (out / CARD_FILE).exists():
         raise UsageError(f"{out} already holds a model: resume it, or train into another folder")
     if cfg.crop not in ("none", "face"):
@@ -270,7 +260,73 @@ def _resolved_recipe(cfg: TrainConfig) -> tuple[Recipe, dict[str, Any], Preproce
     pp = get_arch(cfg.arch).preprocess
     pp = dataclasses.replace(pp, crop=cfg.crop, face_margin=cfg.face_margin,
                              input_size=cfg.input_size or pp.input_size)
-    return cfg.recipe, dict(cfg.arch_options), pp
+    return cfg, cfg.recipe, dict(cfg.arch_options), pp
+
+
+_UNSET = object()
+
+
+def _setting(cfg: TrainConfig, key: str) -> Any:
+    """One of ``cfg``'s settings by its ``explicit`` key, in a form that compares equal for
+    equal settings (a resumed run's, read back from its card, and a command line's)."""
+    kind, _, name = key.partition(".")
+    if kind == "recipe":
+        v = getattr(cfg.recipe, name)
+        return tuple(sorted(v.items())) if isinstance(v, dict) else v
+    if kind == "arch_options":
+        return cfg.arch_options.get(name)
+    v = getattr(cfg, key)
+    if key == "groups" and v is not None:
+        return Path(v).resolve()
+    return tuple(float(r) for r in v) if key == "ratios" else v
+
+
+def _resumed(cfg: TrainConfig) -> tuple[TrainConfig, Recipe, dict[str, Any], Preprocess]:
+    """``--resume``: the run in ``cfg.out`` goes on with the settings it started with (read
+    from its card: recipe, architecture options, preprocessing, split ratios, seed and groups,
+    classes, batches per epoch); only ``--epochs`` (a new budget) and how it runs (device,
+    precision, workers, time budget) change. A setting the user gave that differs from the
+    run's is refused in one line: silently ignored, it would not do what was asked, and
+    applied, the run would no longer retrace an uninterrupted one."""
+    out = Path(cfg.out)
+    if not (out / "last.json").is_file():
+        raise UsageError(f"cannot resume {out}: no resumable run there (no last.json)")
+    prev = ModelCard.load(out)
+    if prev.architecture != cfg.arch:
+        raise UsageError(f"cannot resume {out}: it holds a {prev.architecture} run, not "
+                         f"{cfg.arch}")
+    recipe = Recipe(**prev.recipe).replace(epochs=cfg.resume_epochs)
+    d, pp = prev.data, prev.preprocess
+    kept = d.get("classes_kept")
+    steps = prev.training.get("steps_per_epoch", _UNSET)  # (cards before it was recorded)
+    run = dataclasses.replace(
+        cfg, recipe=recipe, arch_options=dict(prev.arch_options), crop=pp.crop,
+        face_margin=pp.face_margin, input_size=pp.input_size, ratios=tuple(d["ratios"]),
+        split_seed=int(d.get("seed", recipe.seed)),
+        groups=Path(d["groups"]) if d.get("groups") else None,
+        classes=cfg.classes if cfg.classes is not None else tuple(kept) if kept else None,
+        steps_per_epoch=cfg.steps_per_epoch if steps is _UNSET else steps)
+    changed = [f"{flag} (the run's: {_shown(_setting(run, key))})"
+               for key, flag in cfg.explicit.items()
+               if _setting(cfg, key) != _setting(run, key)]
+    if changed:
+        raise UsageError(f"cannot resume {out} with other settings than it started with: "
+                         f"{'; '.join(changed)}. A resumed run keeps its own (only --epochs, "
+                         "--max-minutes, --device, --precision and --workers change); for new "
+                         "ones start another run from it with --init")
+    return run, recipe, dict(prev.arch_options), pp
+
+
+def _shown(v: Any) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, tuple) and v and isinstance(v[0], tuple):  # source weights
+        return ",".join(f"{k}={w:g}" for k, w in v)
+    if isinstance(v, tuple):
+        return " ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def build_optimizer(model, recipe: Recipe):
@@ -290,7 +346,6 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
            console: Console) -> _Run:
     spec = get_arch(cfg.arch)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     split_seed = _split_seed(cfg, recipe)
     ds, train_s, valid_s = _splits(cfg, split_seed)
@@ -347,6 +402,7 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
         f"{trainable:,}/{total:,} trainable params; {device} {dtype_name(dtype)}",
         highlight=False,
     )
+    out.mkdir(parents=True, exist_ok=True)  # (after every check: a refused run leaves nothing)
     return _Run(cfg, recipe, arch_options, out, pp, ds, train_s, valid_s, model, device, dtype,
                 opt, sched, scaler, [g["lr"] for g in opt.param_groups], train_ds, valid_loader,
                 balance_weights(train_s, recipe.source_weights) if balance else None, workers,
@@ -562,6 +618,7 @@ def _card(run: _Run, state: dict[str, Any], metrics: dict[str, Any],
         "best_val_loss": state["best_val_loss"], "device": str(run.device),
         "precision": dtype_name(run.dtype), "pretrained": run.pretrained_from,
         "input_size": run.pp.input_size,  # what the weights learned at (a card may score another)
+        "steps_per_epoch": run.cfg.steps_per_epoch,  # a cap on batches per epoch (None: all)
     }
     if "stopped_early" in state:
         training["stopped_early"] = state["stopped_early"]
