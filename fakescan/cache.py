@@ -27,3 +27,37 @@ def model_file(card, name: str) -> Path:
     """Where a file built from ``card``'s model (an ONNX export, say) lives in the cache:
     keyed by its weights and architecture options (``ModelCard.build_key``)."""
     return cache_dir() / "onnx" / f"{card.name}-{card.build_key}" / name
+
+
+AUTOTUNE = "autotune.json"  # what was measured fastest on this machine, by what it depends on
+
+
+def remembered(key: str) -> dict | None:
+    """What ``remember`` stored under ``key`` in the user cache's ``autotune.json``."""
+    import json
+
+    try:
+        return json.loads((cache_dir() / AUTOTUNE).read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def remember(key: str, value: dict) -> None:
+    """Store a measurement under ``key`` (nothing, quietly, where the cache is not writable:
+    it is measured again next time)."""
+    import json
+
+    from fakescan.atomic import write_text
+
+    path = cache_dir() / AUTOTUNE
+    try:
+        known = json.loads(path.read_text())
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    known[key] = value
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, json.dumps(known, indent=2) + "\n")
+    except OSError:
+        pass

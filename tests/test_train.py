@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import pickle
@@ -344,3 +345,56 @@ def test_resume_keeps_the_runs_settings_and_refuses_others(synth_small, tmp_path
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert "not the run's" in res.stderr
     assert load_model(run).card.training["epochs_completed"] == 3
+
+
+def test_cpu_training_precision_is_measured_remembered_and_kept_on_resume(
+        synth_small, tmp_path, monkeypatch):
+    # On a CPU with fast bf16, --precision auto trains in whichever precision a few training
+    # steps of the run's network measured faster here, remembers it per machine and network,
+    # and a resumed run keeps the precision it trained in. The probe leaves the model and
+    # torch's random stream as they were, so the run is the same whether it ran or not.
+    import fakescan.cache
+    import fakescan.train.precision as precision
+
+    monkeypatch.setattr(fakescan.cache, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    calls = []
+
+    def measured(rates):
+        def fake(model, batch_size, input_size):
+            calls.append((batch_size, input_size))
+            return rates
+        return fake
+
+    monkeypatch.setattr(precision, "images_per_s", measured({"fp32": 10.0, "bf16": 5.0}))
+    cfg = _cfg("tinycnn", synth_small, tmp_path / "a", epochs=1)
+    assert train(cfg).training["precision"] == "fp32" and calls == [(16, 32)]
+    tuned = json.loads((tmp_path / "cache" / "autotune.json").read_text())
+    (key, value), = tuned.items()
+    assert key.startswith("train|") and "tinycnn" in key and value["precision"] == "fp32"
+
+    monkeypatch.setattr(precision, "images_per_s", measured({"fp32": 1.0, "bf16": 9.0}))
+    assert train(_cfg("tinycnn", synth_small, tmp_path / "b", epochs=1)
+                 ).training["precision"] == "fp32"  # remembered: not measured again
+    assert len(calls) == 1
+    value["precision"] = "bf16"
+    (tmp_path / "cache" / "autotune.json").write_text(json.dumps({key: value}))
+    run = _cfg("tinycnn", synth_small, tmp_path / "c", epochs=1)
+    assert train(run).training["precision"] == "bf16"
+    value["precision"] = "fp32"
+    (tmp_path / "cache" / "autotune.json").write_text(json.dumps({key: value}))
+    run.resume, run.resume_epochs = True, 2
+    assert train(run).training["precision"] == "bf16"  # the run's own, not today's choice
+    assert train(dataclasses.replace(cfg, out=tmp_path / "d", precision="bf16")
+                 ).training["precision"] == "bf16"  # asked for: not measured
+    assert len(calls) == 1
+
+    monkeypatch.undo()  # the real probe, on a network with batch norm and dropout
+    model = create_model("effnet_lite0").to(memory_format=torch.channels_last)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(3)
+    rng = torch.get_rng_state()
+    rates = precision.images_per_s(model, 2, 32, steps=1)
+    assert set(rates) == {"fp32", "bf16"} and all(r > 0 for r in rates.values())
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from fakescan.cache import cache_dir
+from fakescan.cache import remember, remembered
 from fakescan.choices import RuntimeName, names
 from fakescan.config import DEFAULT_BATCH
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
@@ -327,12 +327,9 @@ def _seconds_per_batch(rt: Runtime, x: np.ndarray) -> float:
 
 def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
              threads: int | None = None, threshold: float | None = None) -> Runtime:
-    import json
     import platform
 
     import torch
-
-    from fakescan.atomic import write_text
 
     dev = str(pick_device(device))
     options = candidates(sm, dev, precision)
@@ -340,12 +337,7 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
                     str(os.cpu_count()), str(torch.get_num_threads()), dev, str(batch_size),
                     precision, sm.card.build_key, ",".join(options),
                     f"guard {BF16_VERDICT_MARGIN}/{GUARD_SHARE}"])  # a guard's cost changes
-    cache = cache_dir() / "autotune.json"
-    try:
-        known = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        known = {}
-    choice = known.get(key, {}).get("runtime")
+    choice = (remembered(key) or {}).get("runtime")
     if choice in options:
         name, prec = options[choice]
         return _runtime(name, sm, device, prec, threads, threshold)
@@ -362,10 +354,5 @@ def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
     if not cands:
         raise UsageError("neither the torch nor the onnx runtime could start")
     best = max(rates, key=rates.__getitem__)
-    known[key] = {"runtime": best, "images_per_s": {k: round(v, 1) for k, v in rates.items()}}
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        write_text(cache, json.dumps(known, indent=2) + "\n")
-    except OSError:
-        pass  # no writable cache: measure again next time
+    remember(key, {"runtime": best, "images_per_s": {k: round(v, 1) for k, v in rates.items()}})
     return cands[best]

@@ -28,7 +28,7 @@ from fakescan.config import DEFAULT_FACE_MARGIN, DEFAULT_RATIOS, Preprocess, Rec
 from fakescan.data.kinds import source_kinds
 from fakescan.data.layouts import Sample, load_sources
 from fakescan.data.split import stratified_split
-from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
+from fakescan.device import autocast, dtype_name, pick_device
 from fakescan.errors import ModelError, UsageError
 from fakescan.imaging import normalize
 from fakescan.nets import count_parameters, get_arch
@@ -47,6 +47,7 @@ from fakescan.train.metrics import (
     calibration_label,
     validation_record,
 )
+from fakescan.train.precision import training_dtype
 from fakescan.weights import load_tensors, save_tensors, sha256_file
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "head_lr",
@@ -305,7 +306,8 @@ def _resumed(cfg: TrainConfig) -> tuple[TrainConfig, Recipe, dict[str, Any], Pre
         split_seed=int(d.get("seed", recipe.seed)),
         groups=Path(d["groups"]) if d.get("groups") else None,
         classes=cfg.classes if cfg.classes is not None else tuple(kept) if kept else None,
-        steps_per_epoch=cfg.steps_per_epoch if steps is _UNSET else steps)
+        steps_per_epoch=cfg.steps_per_epoch if steps is _UNSET else steps,
+        precision=_resumed_precision(cfg, prev))
     changed = [f"{flag} (the run's: {_shown(_setting(run, key))})"
                for key, flag in cfg.explicit.items()
                if _setting(cfg, key) != _setting(run, key)]
@@ -315,6 +317,14 @@ def _resumed(cfg: TrainConfig) -> tuple[TrainConfig, Recipe, dict[str, Any], Pre
                          "--max-minutes, --device, --precision and --workers change); for new "
                          "ones start another run from it with --init")
     return run, recipe, dict(prev.arch_options), pp
+
+
+def _resumed_precision(cfg: TrainConfig, prev: ModelCard) -> str:
+    """``auto`` on ``--resume``: the precision the run trained in, where it goes on on the
+    same kind of device (so that it retraces the run)."""
+    done = prev.training.get("precision")
+    same_kind = str(prev.training.get("device", "")).split(":")[0] == pick_device(cfg.device).type
+    return done if cfg.precision == "auto" and done and same_kind else cfg.precision
 
 
 def _shown(v: Any) -> str:
@@ -366,8 +376,10 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
             model.load_backbone(pretrained_state(spec.pretrained))
             pretrained_from = spec.pretrained
     device = pick_device(cfg.device)
-    dtype = pick_dtype(device, cfg.precision, training=True)
     model = model.to(device, memory_format=torch.channels_last)
+    dtype = training_dtype(model, device, cfg.precision, arch=cfg.arch,
+                           batch_size=recipe.batch_size, input_size=pp.input_size,
+                           console=console)
     opt, sched = build_optimizer(model, recipe)
     scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
 
