@@ -338,6 +338,16 @@ def test_resume_keeps_the_runs_settings_and_refuses_others(synth_small, tmp_path
     assert "cannot resume" in msg and "--lr 0.001 (the run's: 0.01)" in msg, msg
     assert "--input-size 48 (the run's: 32)" in msg and "--views flip (the run's: none)" in msg
     assert "--init" in msg
+    # a groups file given by a relative path: the run resumes from another folder too
+    people = tmp_path / "people.csv"
+    files = sorted(p for p in synth_small.rglob("*") if p.is_file())
+    people.write_text("path,group\n" + "".join(f"{f},p{i // 2}\n" for i, f in enumerate(files)))
+    grouped = ("train", "--model", "tinycnn", "--data", synth_small, "--workers", "0",
+               "--out", tmp_path / "grouped", "--steps-per-epoch", "1")
+    res = run_cli(*grouped, "--epochs", "1", "--groups", "people.csv", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = run_cli(*grouped, "--resume", "--epochs", "2")
+    assert res.returncode == 0, res.stderr
     other = tmp_path / "other"
     shutil.copytree(synth_small, other)
     next((other / "train" / "fake").iterdir()).unlink()
