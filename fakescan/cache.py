@@ -32,6 +32,17 @@ def model_file(card, name: str) -> Path:
 AUTOTUNE = "autotune.json"  # what was measured fastest on this machine, by what it depends on
 
 
+def autotune_key(*parts: str) -> str:
+    """The key of a measurement in ``autotune.json``: this machine (host, processor, cores,
+    torch's threads) and ``parts``, what else the measurement depends on."""
+    import platform
+
+    import torch
+
+    return "|".join([platform.node(), platform.processor() or platform.machine(),
+                     str(os.cpu_count()), str(torch.get_num_threads()), *parts])
+
+
 def remembered(key: str) -> dict | None:
     """What ``remember`` stored under ``key`` in the user cache's ``autotune.json``."""
     import json

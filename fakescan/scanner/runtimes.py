@@ -18,11 +18,10 @@ says.
 from __future__ import annotations
 
 import copy
-import os
 
 import numpy as np
 
-from fakescan.cache import remember, remembered
+from fakescan.cache import autotune_key, remember, remembered
 from fakescan.choices import RuntimeName, names
 from fakescan.config import DEFAULT_BATCH
 from fakescan.device import autocast, dtype_name, pick_device, pick_dtype
@@ -327,16 +326,10 @@ def _seconds_per_batch(rt: Runtime, x: np.ndarray) -> float:
 
 def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
              threads: int | None = None, threshold: float | None = None) -> Runtime:
-    import platform
-
-    import torch
-
     dev = str(pick_device(device))
     options = candidates(sm, dev, precision)
-    key = "|".join([platform.node(), platform.processor() or platform.machine(),
-                    str(os.cpu_count()), str(torch.get_num_threads()), dev, str(batch_size),
-                    precision, sm.card.build_key, ",".join(options),
-                    f"guard {BF16_VERDICT_MARGIN}/{GUARD_SHARE}"])  # a guard's cost changes
+    key = autotune_key(dev, str(batch_size), precision, sm.card.build_key, ",".join(options),
+                       f"guard {BF16_VERDICT_MARGIN}/{GUARD_SHARE}")  # a guard's cost changes
     choice = (remembered(key) or {}).get("runtime")
     if choice in options:
         name, prec = options[choice]

@@ -316,7 +316,7 @@ def _resumed(cfg: TrainConfig) -> tuple[TrainConfig, Recipe, dict[str, Any], Pre
                          f"{'; '.join(changed)}. A resumed run keeps its own (only --epochs, "
                          "--max-minutes, --device, --precision and --workers change); for new "
                          "ones start another run from it with --init")
-    return run, recipe, dict(prev.arch_options), pp
+    return run, run.recipe, run.arch_options, pp
 
 
 def _resumed_precision(cfg: TrainConfig, prev: ModelCard) -> str:

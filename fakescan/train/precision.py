@@ -13,14 +13,12 @@ remembered in the user cache per machine, network, input size and batch size. El
 from __future__ import annotations
 
 import copy
-import os
-import platform
 import time
 
 import torch
 from rich.console import Console
 
-from fakescan.cache import remember, remembered
+from fakescan.cache import autotune_key, remember, remembered
 from fakescan.device import cpu_has_fast_bf16, pick_dtype
 
 CHOICES = {"fp32": None, "bf16": torch.bfloat16}
@@ -31,9 +29,8 @@ def training_dtype(model: torch.nn.Module, device: torch.device, precision: str,
     """The autocast dtype to train ``model`` in (``None``: fp32)."""
     if precision != "auto" or device.type != "cpu" or not cpu_has_fast_bf16():
         return pick_dtype(device, precision, training=True)
-    key = "|".join(["train", platform.node(), platform.processor() or platform.machine(),
-                    str(os.cpu_count()), str(torch.get_num_threads()), torch.__version__, arch,
-                    f"{input_size}px", f"batch {batch_size}"])
+    key = "train|" + autotune_key(torch.__version__, arch, f"{input_size}px",
+                                  f"batch {batch_size}")
     choice = (remembered(key) or {}).get("precision")
     if choice not in CHOICES:
         rates = images_per_s(model, batch_size, input_size)
