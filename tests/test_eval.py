@@ -157,6 +157,18 @@ def test_robustness_sweep_reports_every_perturbation(trained, synth_small, tmp_p
     for rows in m["robustness"].values():
         assert [x["perturbation"] for x in rows] == ["none"] + [p.name for p in SWEEP]
         assert all(0.0 <= x["accuracy"] <= 1.0 for x in rows)
+    # The split's rows say, per kind of fake, what is still found after each damage.
+    assert "robustness by kind of fake, on test" in r.stdout
+    rows = m["robustness"]["test"]
+    assert rows[0]["by_kind"] == m["by_kind"]
+    n_fakes = m["by_kind"]["other"]["fakes"]
+    for x in rows[1:]:
+        assert set(x["by_kind"]) == {"other", "real"}
+        assert x["by_kind"]["other"]["fakes"] == n_fakes
+        # one kind here: its figures are the split's own under that damage
+        assert x["by_kind"]["other"]["roc_auc"] == pytest.approx(x["roc_auc"])
+        assert x["by_kind"]["real"]["real_called_fake"] == pytest.approx(x["real_called_fake"])
+    assert all("by_kind" not in x for x in m["robustness"]["OOD ood"])
     assert (trained / "robustness.png").is_file()
     # The perturbations really change the image.
     from PIL import Image

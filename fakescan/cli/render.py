@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from fakescan.nets import ArchInfo
     from fakescan.quantize import Int8Parity
     from fakescan.scanner.summary import Summary
-    from fakescan.train.evaluate import Evaluation
+    from fakescan.train.evaluate import Evaluation, SweepRow
     from fakescan.train.metrics import KindRow
 
 
@@ -108,7 +108,34 @@ def evaluation(m: Evaluation) -> list[Table]:
             rt.add_row(r.perturbation, *[fmt(x) for x in (r.accuracy, r.roc_auc,
                                                           r.tpr_at_fpr_05, r.real_called_fake)])
         tables.append(rt)
+        if any(r.by_kind for r in sweep):
+            tables.append(robustness_by_kind(sweep, name))
     return tables
+
+
+def robustness_by_kind(sweep: list[SweepRow], where: str) -> Table:
+    """Each kind of fake found (ROC-AUC) under each perturbation, and the reals called fake
+    (all / the worst source)."""
+    kinds = [r.kind for r in sweep[0].kinds if r.kind != "real"]
+    t = Table(title=f"robustness by kind of fake, on {where} (found, ROC-AUC)")
+    for col in ("perturbation", *kinds, "real→fake (worst source)"):
+        t.add_column(col, justify="left" if col == "perturbation" else "right")
+    for r in sweep:
+        rows = {k.kind: k for k in r.kinds}
+        cells = [f"{pct(rows[k].found)} ({fmt3(rows[k].roc_auc)})" if k in rows else ""
+                 for k in kinds]
+        real = rows.get("real")
+        t.add_row(r.perturbation, *cells,
+                  f"{pct(real.found)} ({pct(real.worst_source)})" if real else "")
+    return t
+
+
+def pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+def fmt3(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def by_kind(rows: list[KindRow], where: str) -> Table:

@@ -105,6 +105,11 @@ class SweepRow:
     roc_auc: float | None
     tpr_at_fpr_05: float | None
     real_called_fake: float | None
+    by_kind: dict[str, Any] | None = None  # ``per_kind`` (the evaluated split only)
+
+    @property
+    def kinds(self) -> list[KindRow]:
+        return kind_rows(self.by_kind or {})
 
 
 @dataclass(frozen=True)
@@ -287,7 +292,8 @@ def evaluate(
     if robustness:
         sets = {split: (samples, report), **{f"OOD {k}": (v, metrics["ood"][k])
                                              for k, v in ood_samples.items()}}
-        metrics["robustness"] = _robustness(card, score, sets, threshold, dest)
+        metrics["robustness"] = _robustness(card, score, sets, threshold, dest,
+                                            source_kinds(ds), split)
     metrics["written_to"] = str(dest)
     metrics = json_safe(metrics)
     (dest / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -407,17 +413,24 @@ def _other_sources(card, score, oods: list[Path], threshold: float, dest: Path,
 
 
 def _robustness(card, score, sets: dict[str, tuple[list[Sample], dict[str, Any]]],
-                threshold: float, dest: Path) -> dict[str, list[dict[str, Any]]]:
+                threshold: float, dest: Path, kind_of: dict[str, str],
+                split: str) -> dict[str, list[dict[str, Any]]]:
     """The figures of each set under each perturbation of ``robustness.SWEEP`` (``none``:
-    its report as measured), and the plot."""
+    its report as measured), and the plot. The evaluated split's rows also hold its figures
+    by kind of fake (``per_kind``): whether each kind is still found after the damage."""
     from fakescan.train.robustness import SWEEP
 
     sweep: dict[str, list[dict[str, Any]]] = {}
     for name, (smp, base) in sets.items():
-        rows_ = [_sweep_row("none", base)]
+        sources = np.array([s.source for s in smp]) if name == split else None
+        rows_ = [_sweep_row("none", base, base.get("by_kind") if name == split else None)]
         for pert in SWEEP:
             pp_, pt_, _ = score(smp, perturb=pert)
-            rows_.append(_sweep_row(pert.name, classification_report(pp_, pt_, card, threshold)))
+            kinds = None if sources is None else per_kind(
+                (pt_ != card.negative_index).astype(int), card.p_fake(pp_), sources, kind_of,
+                threshold)
+            rows_.append(_sweep_row(pert.name, classification_report(pp_, pt_, card, threshold),
+                                    kinds))
         sweep[name] = rows_
     plots.robustness(sweep, dest / "robustness.png",
                      f"{card.name}: robustness (threshold {threshold:.3f})")
@@ -428,10 +441,11 @@ def _nan(v: Any) -> bool:
     return isinstance(v, float) and not math.isfinite(v)
 
 
-def _sweep_row(name: str, rep: dict[str, Any]) -> dict[str, Any]:
-    return {"perturbation": name, "accuracy": rep["accuracy"], "roc_auc": rep["roc_auc"],
-            TPR_KEY: rep.get(TPR_KEY),
-            "real_called_fake": rep.get("real_called_fake")}
+def _sweep_row(name: str, rep: dict[str, Any],
+               by_kind: dict[str, Any] | None = None) -> dict[str, Any]:
+    row = {"perturbation": name, "accuracy": rep["accuracy"], "roc_auc": rep["roc_auc"],
+           TPR_KEY: rep.get(TPR_KEY), "real_called_fake": rep.get("real_called_fake")}
+    return row if by_kind is None else {**row, "by_kind": by_kind}
 
 
 def _curve(card, probs, targets, auc):
