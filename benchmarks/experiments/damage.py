@@ -1,0 +1,91 @@
+"""Candidate default detectors under everyday damage, per kind of fake and per real source.
+
+    python benchmarks/experiments/damage.py NAME=MODEL_FOLDER ... [--json OUT]
+
+Scores each model once, in float32, on its training sources' validation and test splits
+(split as trained) as they are and after JPEG q50, blur sigma 2, and downscaling to a half and
+a quarter (``fakescan.train.robustness.Perturb``, the damages of ``eval --robustness``); the
+scores are cached beside the weights (``damage_scores.npz``). Each model's threshold is set on
+its undamaged validation scores by the product's rule (``allowed_false_alarms``, 5% in each
+real source), as ``candidates.py`` sets it. Prints one line per split and damage: fakes found
+and ROC-AUC per kind, their means, and the reals called fake, all and per source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+import fakescan.train.metrics as metrics
+from fakescan.data.kinds import source_kinds
+from fakescan.device import pick_device
+from fakescan.store import load_model
+from fakescan.train.evaluate import known_samples, score_samples, split_as_trained
+from fakescan.train.robustness import Perturb
+
+DAMAGES = {"none": None, "jpeg50": Perturb("jpeg", 50), "blur2": Perturb("blur", 2.0),
+           "down05": Perturb("downscale", 0.5), "down025": Perturb("downscale", 0.25)}
+KINDS = ("gan", "diffusion", "faceswap")
+
+
+def scores(folder: Path) -> dict[str, np.ndarray]:
+    cache = folder / "damage_scores.npz"
+    if cache.exists():
+        return dict(np.load(cache))
+    lm = load_model(folder)
+    card, dev = lm.card, pick_device("cpu")
+    lm.model.to(dev)
+    _, ds = split_as_trained(card)
+    out: dict[str, np.ndarray] = {}
+    for split in ("valid", "test"):
+        smp = known_samples(ds.splits[split], card.labels, strict=True)
+        for name, damage in DAMAGES.items():
+            p, t, _ = score_samples(lm, smp, dev, None, 64, 2, perturb=damage)
+            out[f"{split}_{name}"] = card.p_fake(p)
+        out[f"{split}_y"] = (t != card.negative_index).astype(int)
+        out[f"{split}_source"] = np.array([s.source for s in smp])
+    kinds = source_kinds(ds)
+    out["kind_sources"], out["kind_names"] = np.array(list(kinds)), np.array(list(kinds.values()))
+    np.savez(cache, **out)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="+", help="NAME=MODEL_FOLDER")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    out = {}
+    for spec in args.models:
+        name, _, folder = spec.partition("=")
+        s = scores(Path(folder))
+        kind_of = dict(zip(s["kind_sources"].tolist(), s["kind_names"].tolist(), strict=True))
+        thr = metrics.calibrate_threshold(s["valid_y"], s["valid_none"], 0.05, s["valid_source"],
+                                          allowed=metrics.allowed_false_alarms)
+        print(f"## {name}: threshold {thr:.3f}")
+        for split in ("valid", "test"):
+            y, src = s[f"{split}_y"], s[f"{split}_source"]
+            for damage in DAMAGES:
+                sc = s[f"{split}_{damage}"]
+                k = metrics.per_kind(y, sc, src, kind_of, thr)
+                by_src = {x: float((sc[(y == 0) & (src == x)] >= thr).mean())
+                          for x in sorted(set(src[y == 0].tolist()))}
+                found = float(np.mean([k[x]["fakes_detected"] for x in KINDS]))
+                auc = float(np.mean([k[x]["roc_auc"] for x in KINDS]))
+                out[f"{name}|{split}|{damage}"] = {"threshold": thr, "kinds": k,
+                                                   "mean_found": found, "mean_auc": auc,
+                                                   "reals_by_source": by_src}
+                print(f"{split:5s} {damage:8s} " + " ".join(
+                    f"{x} {k[x]['fakes_detected']:.1%} ({k[x]['roc_auc']:.3f})" for x in KINDS)
+                    + f" | mean found {found:.3f}, AUC {auc:.4f} | reals "
+                    f"{k['real']['real_called_fake']:.1%}: "
+                    + ", ".join(f"{a.split('-')[0]} {b:.1%}" for a, b in by_src.items()))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
