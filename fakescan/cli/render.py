@@ -124,7 +124,7 @@ def robustness_by_kind(sweep: list[SweepRow], where: str) -> Table:
         rows = {k.kind: k for k in r.kinds}
         cells = [f"{pct(rows[k].found)} ({fmt3(rows[k].roc_auc)})" if k in rows else ""
                  for k in kinds]
-        real = rows.get("real")
+        real = next((k for k in r.kinds if k.kind == "real"), None)
         t.add_row(r.perturbation, *cells,
                   f"{pct(real.found)} ({pct(real.worst_source)})" if real else "")
     return t
