@@ -54,14 +54,20 @@ def threshold(s: dict[str, np.ndarray], pol: str) -> float:
                                        allowed=ALLOWED[pol])
 
 
+def on_cpu(folder: Path):
+    """The model in ``folder`` on the CPU, the device, and its data split as it trained."""
+    lm, dev = load_model(folder), pick_device("cpu")
+    lm.model.to(dev)
+    _, ds = split_as_trained(lm.card)
+    return lm, dev, ds
+
+
 def scores(folder: Path) -> dict[str, np.ndarray]:
     cache = folder / "candidate_scores.npz"
     if cache.exists():
         return dict(np.load(cache))
-    lm = load_model(folder)
-    card, dev = lm.card, pick_device("cpu")
-    lm.model.to(dev)
-    _, ds = split_as_trained(card)
+    lm, dev, ds = on_cpu(folder)
+    card = lm.card
     kind_of = source_kinds(ds)
     out: dict[str, np.ndarray] = {}
     sets = {s: known_samples(ds.splits[s], card.labels, strict=True) for s in ("valid", "test")}

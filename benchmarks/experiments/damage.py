@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 import fakescan.train.metrics as metrics
 from fakescan.data.kinds import source_kinds
-from fakescan.device import pick_device
-from fakescan.store import load_model
-from fakescan.train.evaluate import known_samples, score_samples, split_as_trained
+from fakescan.train.evaluate import known_samples, score_samples
 from fakescan.train.robustness import Perturb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from candidates import on_cpu  # noqa: E402
 
 DAMAGES = {"none": None, "jpeg50": Perturb("jpeg", 50), "blur2": Perturb("blur", 2.0),
            "down05": Perturb("downscale", 0.5), "down025": Perturb("downscale", 0.25)}
@@ -35,10 +37,8 @@ def scores(folder: Path) -> dict[str, np.ndarray]:
     cache = folder / "damage_scores.npz"
     if cache.exists():
         return dict(np.load(cache))
-    lm = load_model(folder)
-    card, dev = lm.card, pick_device("cpu")
-    lm.model.to(dev)
-    _, ds = split_as_trained(card)
+    lm, dev, ds = on_cpu(folder)
+    card = lm.card
     out: dict[str, np.ndarray] = {}
     for split in ("valid", "test"):
         smp = known_samples(ds.splits[split], card.labels, strict=True)
