@@ -101,7 +101,8 @@ class Recipe:
     balance: bool | None = None
     # balanced sampling, with these sources drawn W times as often inside each class they
     # hold (a source that is hard to learn gets more of every epoch; both of its classes
-    # alike, so its look carries no label); None: every source weighs the same
+    # alike, so its look carries no label); a key SOURCE/CLASS weighs that class of the
+    # source alone (``balance_weights``); None: every source weighs the same
     source_weights: dict[str, float] | None = None
     # self-blended pseudo-fakes: each training real with a detectable face also appears as a
     # fake, blended onto itself inside a face mask (``fakescan.train.selfblend``)

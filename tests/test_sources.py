@@ -76,6 +76,15 @@ def test_balanced_weights_give_each_class_and_each_source_in_it_the_same_mass(th
     assert mass[("fake", "alpha")] == pytest.approx(0.5)
     assert mass[("real", "alpha")] == pytest.approx(0.125)
     assert mass[("real", "gamma_reals")] == pytest.approx(0.375)
+    # SOURCE/CLASS weighs one class of a source alone, and wins over SOURCE: alpha's reals
+    # drawn 3x, its fakes as before; the classes stay equal
+    w = balance_weights(train, {"alpha/real": 3.0, "alpha": 5.0}).numpy()
+    mass = {}
+    for s, x in zip(train, w, strict=True):
+        mass[(s.label, s.source)] = mass.get((s.label, s.source), 0.0) + x
+    assert mass[("fake", "alpha")] == pytest.approx(0.5)
+    assert mass[("real", "alpha")] == pytest.approx(0.375)
+    assert mass[("real", "gamma_reals")] == pytest.approx(0.125)
 
 
 def test_source_neutral_augmentations_keep_shape_and_change_the_image():
@@ -117,7 +126,8 @@ def test_training_on_several_sources_records_them(three_sources, tmp_path):
     r = three_sources
     recipe = get_arch("simplecnn").recipe.replace(epochs=1, batch_size=16, max_fpr=0.1,
                                                    zoom=(0.8, 1.2), reencode=True,
-                                                   source_weights={"delta": 2})
+                                                   source_weights={"delta": 2,
+                                                                   "alpha/real": 1.5})
     out = tmp_path / "multi"
     card = train(TrainConfig("simplecnn", [r / "alpha", r / "gamma_reals", r / "delta"], out,
                              recipe, workers=0, classes=("real", "fake")))
@@ -132,13 +142,15 @@ def test_training_on_several_sources_records_them(three_sources, tmp_path):
     assert by["gamma_reals"]["fakes_detected"] is None
     saved = json.loads((Path(out) / "config.json").read_text())
     assert saved["recipe"]["zoom"] == [0.8, 1.2] and saved["recipe"]["reencode"]
-    assert saved["recipe"]["source_weights"] == {"delta": 2.0}
+    assert saved["recipe"]["source_weights"] == {"delta": 2.0, "alpha/real": 1.5}
     assert saved["data"]["sources"] == srcs
 
 
 def test_a_source_weight_must_name_a_source_of_the_run(three_sources, tmp_path):
     r = three_sources
     for spec, msg in (("nosuch=2", "names no source of this run: nosuch"),
+                      ("gamma_reals/fake=2", "names no source of this run: gamma_reals/fake"),
+                      ("alpha/edited=2", "names no source of this run: alpha/edited"),
                       ("alpha=0", "must be above 0: alpha"),
                       ("alpha", "write SOURCE=W")):
         res = run_cli("train", "--model", "simplecnn", "--data", r / "alpha", "--data",

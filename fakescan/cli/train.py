@@ -33,7 +33,8 @@ Int = dict(metavar="N")
 
 
 def _source_weights(specs: list[str] | None) -> dict[str, float] | None:
-    """``--source-weight NAME=W`` options as a mapping (the names are checked by training)."""
+    """``--source-weight NAME=W`` options (NAME: a source, or SOURCE/CLASS) as a mapping (the
+    names are checked by training)."""
     from fakescan.errors import UsageError
 
     weights: dict[str, float] = {}
@@ -142,8 +143,9 @@ def train_cmd(
         "--balance/--no-balance", help="Sample every class, and every source within a class, "
         "equally [default: on with several sources].")] = None,
     source_weight: Annotated[list[str] | None, typer.Option(
-        metavar="SOURCE=W", help="Balanced sampling: draw this source (a --data folder's "
-        "name) W times as often inside each class it holds; repeatable.")] = None,
+        metavar="SOURCE[/CLASS]=W", help="Balanced sampling: draw this source (a --data "
+        "folder's name) W times as often inside each class it holds, or with /CLASS inside "
+        "that class alone (e.g. ffhq/real=2); repeatable.")] = None,
     crop: Annotated[Crop, typer.Option(
         metavar=metavar(Crop), help="none: the model sees the whole image; face: each "
         "image's largest face (MTCNN), cut square with --face-margin around it (scans then "

@@ -208,17 +208,23 @@ def balance_weights(samples: list[Sample],
                     source_weights: dict[str, float] | None = None) -> torch.Tensor:
     """Per-sample weights under which every class weighs the same, and inside a class every
     source: a source of 2,000 real faces does not drown one of 500. ``source_weights`` gives
-    a source W times the share of each class it holds (1 for a source it does not name)."""
+    a source W times the share of each class it holds (1 for a source it does not name); a
+    key ``SOURCE/CLASS`` weighs that one class of the source alone, and wins over ``SOURCE``.
+    The classes stay equal either way."""
     sw = source_weights or {}
+
+    def weight(label: str, source: str) -> float:
+        return sw.get(f"{source}/{label}", sw.get(source, 1.0))
+
     groups: dict[tuple[str, str], int] = {}
     for s in samples:
         groups[(s.label, s.source)] = groups.get((s.label, s.source), 0) + 1
     per_class: dict[str, float] = {}
     for label, source in groups:
-        per_class[label] = per_class.get(label, 0.0) + sw.get(source, 1.0)
+        per_class[label] = per_class.get(label, 0.0) + weight(label, source)
     n_classes = len(per_class)
-    w = [sw.get(s.source, 1.0) / (n_classes * per_class[s.label] * groups[(s.label, s.source)])
-         for s in samples]
+    w = [weight(s.label, s.source)
+         / (n_classes * per_class[s.label] * groups[(s.label, s.source)]) for s in samples]
     return torch.tensor(w, dtype=torch.double)
 
 

@@ -130,16 +130,20 @@ def _splits(cfg: TrainConfig, seed: int):
     return ds, train, valid
 
 
-def _check_source_weights(recipe: Recipe, sources: set[str]) -> None:
-    """Source weights name sources of the run and apply to balanced sampling."""
+def _check_source_weights(recipe: Recipe, held: set[tuple[str, str]]) -> None:
+    """Source weights name sources of the run (``SOURCE/CLASS``: a class that source holds)
+    and apply to balanced sampling; ``held``: the (source, class) pairs of the training split."""
     if not recipe.source_weights:
         return
     if recipe.balance is False:
         raise UsageError("--source-weight weighs balanced sampling: drop --no-balance")
-    unknown = sorted(set(recipe.source_weights) - sources)
+    sources = {source for source, _ in held}
+    unknown = sorted(k for k in recipe.source_weights if k not in sources
+                     and tuple(k.rsplit("/", 1)) not in held)
     if unknown:
+        pairs = ", ".join(f"{s}/{c}" for s, c in sorted(held))
         raise UsageError(f"--source-weight names no source of this run: {', '.join(unknown)} "
-                         f"(sources: {', '.join(sorted(sources))})")
+                         f"(sources: {', '.join(sorted(sources))}; by class: {pairs})")
     bad = [k for k, v in recipe.source_weights.items() if not v > 0]
     if bad:
         raise UsageError(f"--source-weight must be above 0: {', '.join(bad)}")
@@ -359,7 +363,7 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     torch.manual_seed(recipe.seed)
     split_seed = _split_seed(cfg, recipe)
     ds, train_s, valid_s = _splits(cfg, split_seed)
-    _check_source_weights(recipe, {s.source for s in train_s})
+    _check_source_weights(recipe, {(s.source, s.label) for s in train_s})
     model = spec.build(num_classes=len(ds.classes), **arch_options)
     if pp.input_size != spec.preprocess.input_size:
         _check_takes_size(model, cfg.arch, pp.input_size, spec.preprocess.input_size)
