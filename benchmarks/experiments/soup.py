@@ -47,8 +47,13 @@ def average(models: list, out: Path, weights: list[float] | None = None) -> Path
                 if v.is_floating_point() else v.clone()) for k, v in states[0].items()}
     out.mkdir(parents=True, exist_ok=True)
     save_tensors(soup, out / WEIGHTS)
-    training = {**first.training, "soup": [{"identity": m.card.identity, "weight": w}
-                                           for m, w in zip(loaded, ws, strict=True)]}
+    # each part's own soup, if it is one, stays on record under it (a copy of one model
+    # keeps its record as it was: nothing was averaged)
+    training = dict(first.training) if len(loaded) == 1 else {
+        **first.training, "soup": [
+            {"identity": m.card.identity, "weight": w,
+             **({"soup": m.card.training["soup"]} if "soup" in m.card.training else {})}
+            for m, w in zip(loaded, ws, strict=True)]}
     card = dataclasses.replace(first, name=out.name, training=training, metrics={},
                                weights_sha256=sha256_file(out / WEIGHTS))
     card.save(out)

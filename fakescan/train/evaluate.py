@@ -423,7 +423,7 @@ def _robustness(card, score, sets: dict[str, tuple[list[Sample], dict[str, Any]]
     sweep: dict[str, list[dict[str, Any]]] = {}
     for name, (smp, base) in sets.items():
         sources = np.array([s.source for s in smp]) if name == split else None
-        rows_ = [_sweep_row("none", base, base.get("by_kind") if name == split else None)]
+        rows_ = [_sweep_row("none", base, None if sources is None else base.get("by_kind"))]
         for pert in SWEEP:
             pp_, pt_, _ = score(smp, perturb=pert)
             kinds = None if sources is None else per_kind(
