@@ -58,30 +58,29 @@ def test_sources_are_joined_split_by_split_and_keep_their_names(three_sources):
     assert "edited" in load_sources([r / "alpha", r / "delta"]).classes
 
 
+def _mass(samples, weights) -> dict:
+    """The sampling mass of each (class, source) under per-sample ``weights``."""
+    mass: dict = {}
+    for s, x in zip(samples, weights.numpy(), strict=True):
+        mass[(s.label, s.source)] = mass.get((s.label, s.source), 0.0) + x
+    return mass
+
+
 def test_balanced_weights_give_each_class_and_each_source_in_it_the_same_mass(three_sources):
     ds = load_sources([three_sources / "alpha", three_sources / "gamma_reals"])
     train = ds.splits["train"]
-    w = balance_weights(train).numpy()
-    mass: dict = {}
-    for s, x in zip(train, w, strict=True):
-        mass[(s.label, s.source)] = mass.get((s.label, s.source), 0.0) + x
+    mass = _mass(train, balance_weights(train))
     assert mass[("fake", "alpha")] == pytest.approx(0.5)
     assert mass[("real", "alpha")] == pytest.approx(0.25)
     assert mass[("real", "gamma_reals")] == pytest.approx(0.25)
     # a source weighted 3 gets three times its class's share, the classes stay equal
-    w = balance_weights(train, {"gamma_reals": 3.0}).numpy()
-    mass = {}
-    for s, x in zip(train, w, strict=True):
-        mass[(s.label, s.source)] = mass.get((s.label, s.source), 0.0) + x
+    mass = _mass(train, balance_weights(train, {"gamma_reals": 3.0}))
     assert mass[("fake", "alpha")] == pytest.approx(0.5)
     assert mass[("real", "alpha")] == pytest.approx(0.125)
     assert mass[("real", "gamma_reals")] == pytest.approx(0.375)
     # SOURCE/CLASS weighs one class of a source alone, and wins over SOURCE: alpha's reals
     # drawn 3x, its fakes as before; the classes stay equal
-    w = balance_weights(train, {"alpha/real": 3.0, "alpha": 5.0}).numpy()
-    mass = {}
-    for s, x in zip(train, w, strict=True):
-        mass[(s.label, s.source)] = mass.get((s.label, s.source), 0.0) + x
+    mass = _mass(train, balance_weights(train, {"alpha/real": 3.0, "alpha": 5.0}))
     assert mass[("fake", "alpha")] == pytest.approx(0.5)
     assert mass[("real", "alpha")] == pytest.approx(0.375)
     assert mass[("real", "gamma_reals")] == pytest.approx(0.125)

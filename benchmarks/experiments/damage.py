@@ -35,6 +35,17 @@ DAMAGES = {"none": None, "jpeg50": Perturb("jpeg", 50), "blur2": Perturb("blur",
 KINDS = ("gan", "diffusion", "faceswap")
 
 
+def _under_damage(lm, dev, smp, key: str) -> dict[str, np.ndarray]:
+    """p_fake of ``smp`` under each damage (``KEY_DAMAGE``) and their labels (``KEY_y``, 1:
+    fake)."""
+    out: dict[str, np.ndarray] = {}
+    for name, damage in DAMAGES.items():
+        p, t, _ = score_samples(lm, smp, dev, None, 64, 2, perturb=damage)
+        out[f"{key}_{name}"] = lm.card.p_fake(p)
+    out[f"{key}_y"] = (t != lm.card.negative_index).astype(int)
+    return out
+
+
 def scores(folder: Path) -> dict[str, np.ndarray]:
     cache = folder / "damage_scores.npz"
     if cache.exists():
@@ -44,10 +55,7 @@ def scores(folder: Path) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for split in ("valid", "test"):
         smp = known_samples(ds.splits[split], card.labels, strict=True)
-        for name, damage in DAMAGES.items():
-            p, t, _ = score_samples(lm, smp, dev, None, 64, 2, perturb=damage)
-            out[f"{split}_{name}"] = card.p_fake(p)
-        out[f"{split}_y"] = (t != card.negative_index).astype(int)
+        out.update(_under_damage(lm, dev, smp, split))
         out[f"{split}_source"] = np.array([s.source for s in smp])
     kinds = source_kinds(ds)
     out["kind_sources"], out["kind_names"] = np.array(list(kinds)), np.array(list(kinds.values()))
@@ -56,7 +64,7 @@ def scores(folder: Path) -> dict[str, np.ndarray]:
 
 
 def dev_scores(folder: Path) -> dict[str, np.ndarray]:
-    """p_fake of the dev set's images under each damage, and their labels (1: fake)."""
+    """The dev set's images under each damage (``_under_damage``, keys ``dev_*``)."""
     from fakescan.data.layouts import load_sources
 
     cache = folder / "damage_dev_scores.npz"
@@ -65,11 +73,7 @@ def dev_scores(folder: Path) -> dict[str, np.ndarray]:
     lm, dev, _ = on_cpu(folder)
     smp = known_samples(load_sources([DEV], ratios=None, min_classes=1).samples(),
                         lm.card.labels, strict=False)
-    out: dict[str, np.ndarray] = {}
-    for name, damage in DAMAGES.items():
-        p, t, _ = score_samples(lm, smp, dev, None, 64, 2, perturb=damage)
-        out[name] = lm.card.p_fake(p)
-    out["y"] = (t != lm.card.negative_index).astype(int)
+    out = _under_damage(lm, dev, smp, "dev")
     np.savez(cache, **out)
     return out
 
@@ -107,9 +111,9 @@ def main() -> None:
                     + ", ".join(f"{a.split('-')[0]} {b:.1%}" for a, b in by_src.items()))
         if args.dev:
             d = dev_scores(Path(folder))
-            y = d["y"]
+            y = d["dev_y"]
             for damage in DAMAGES:
-                sc = d[damage]
+                sc = d[f"dev_{damage}"]
                 row = {"threshold": thr, "fakes_detected": float((sc[y == 1] >= thr).mean()),
                        "real_called_fake": float((sc[y == 0] >= thr).mean()),
                        "roc_auc": metrics.roc_auc(y, sc)}

@@ -108,13 +108,17 @@ def pack(folder: Path, dest: Path, work: Path, int8: bool = True) -> None:
     # validation verdict (they see the raw pixels: the same layers int8 keeps in float)
     convs = [f"{n}.weight" for n, m in a.model.named_modules()
              if isinstance(m, torch.nn.Conv2d)]
-    for keep in (0, 1, 2, 3, 6):
+    def write_half(keep: int) -> ModelCard:  # the first ``keep`` convolutions in float32
         half = {k: (v.half() if v.is_floating_point() and v.ndim > 1 and k not in convs[:keep]
                     else v) for k, v in state.items()}
         save_tensors(half, dest / WEIGHTS)
         (dest / WEIGHTS).chmod(0o644)
-        card = card.replace(name=NAME, weights_sha256=sha256_file(dest / WEIGHTS))
-        card.save(dest)
+        packed = card.replace(name=NAME, weights_sha256=sha256_file(dest / WEIGHTS))
+        packed.save(dest)
+        return packed
+
+    for keep in (0, 1, 2, 3, 6):
+        card = write_half(keep)
         pb = probs(load_model(dest).model)
         delta = float(np.abs(card.p_fake(pa) - card.p_fake(pb)).max())
         agree = float((card.verdict(pa) == card.verdict(pb)).mean())
@@ -126,11 +130,7 @@ def pack(folder: Path, dest: Path, work: Path, int8: bool = True) -> None:
         # a validation real scored just under the threshold can cross it in float16: then the
         # threshold is set again on the shipped (float16) weights' own fp32 scores, by the
         # same rule, so that the bound holds for what ships
-        half = {k: (v.half() if v.is_floating_point() and v.ndim > 1 else v)
-                for k, v in state.items()}
-        save_tensors(half, dest / WEIGHTS)
-        card = card.replace(name=NAME, weights_sha256=sha256_file(dest / WEIGHTS))
-        card.save(dest)
+        write_half(0)
         print("float16 changes a validation verdict at the float32 weights' threshold: the "
               "threshold is set again on the float16 weights' scores")
         _fakescan("eval", str(dest), "--split", "test", "--calibrate", "--max-fpr", "0.05",
@@ -214,10 +214,8 @@ def main() -> int:
                     _fakescan("train", *tune, "--init", str(src), *data, "--out",
                               str(args.work / name))
         src = average([src, *tuned], args.work / "soup")  # of one: stage 1's copy
-        if args.no_tune:
-            args.no_refine = True
     src = scoring(src)
-    if not args.no_refine:
+    if not (args.no_refine or args.no_tune):  # --no-tune: stage 1 alone
         refined = args.refined
         if refined is None:
             refined = args.work / "stage3"
