@@ -1,6 +1,7 @@
 """The GPU paths, on a machine with an NVIDIA GPU: ``pytest -m gpu`` (deselected by default).
 
-DALI ``mixed`` decode + resize against the Pillow reference on the 550-file corpus, fp16
+DALI ``mixed`` decode + resize against the Pillow reference on the 550-file corpus (and its
+guard: the files scored near the threshold decoded again by Pillow), fp16
 autocast against fp32, onnxruntime's CUDA provider (IO binding) against torch, a corrupt
 file inside a DALI batch on the GPU pipeline, and ``--device all``.
 """
@@ -45,7 +46,7 @@ def test_dali_mixed_decode_matches_pil(tiny_model, corpus):
     valid, broken = corpus
     paths = valid + list(broken)
     dali, _ = _scan(tiny_model, paths, "cuda:0", decoder="dali", runtime="torch",
-                    precision="fp32")
+                    precision="fp32", dali_guard=False)  # DALI's own output is compared
     pil, _ = _scan(tiny_model, paths, "cuda:0", decoder="pil", runtime="torch",
                    precision="fp32")
     assert [r.path for r in dali] == paths == [r.path for r in pil]
@@ -57,6 +58,34 @@ def test_dali_mixed_decode_matches_pil(tiny_model, corpus):
     assert delta.max() < DALI_MIXED_VS_PIL_TOL
     assert [r.label for r in dali] == [r.label for r in pil]
     assert {p: r.error_code for p, r in by.items() if p in broken} == broken
+
+
+def test_dali_guard_on_the_gpu_gives_the_reference_rows_near_the_threshold(tiny_model,
+                                                                            corpus):
+    """The guard with DALI ``mixed`` output: the files scored near the threshold are decoded
+    again on the CPU and scored on the GPU, and their rows are the Pillow decoder's."""
+    from fakescan.scanner.decoders import DALI_VERDICT_MARGIN
+    from fakescan.scanner.runtimes import log_odds, near_threshold
+
+    valid, _ = corpus
+    raw, _ = _scan(tiny_model, valid, "cuda:0", decoder="dali", runtime="torch",
+                   precision="fp32", dali_guard=False)
+    pil, _ = _scan(tiny_model, valid, "cuda:0", decoder="pil", runtime="torch",
+                   precision="fp32")
+    by_pil = {r.path: r for r in pil}
+    gpu = [r for r in raw if r.decoder == "dali"]
+    thr = float(1 / (1 + np.exp(-(np.median(log_odds([r.p_fake for r in gpu]))
+                                  + DALI_VERDICT_MARGIN))))
+    rows, core = _scan(tiny_model, [r.path for r in gpu], "cuda:0", decoder="dali",
+                       runtime="torch", precision="fp32", threshold=thr)
+    near = near_threshold(np.array([r.p_fake for r in gpu]), thr, DALI_VERDICT_MARGIN)
+    assert 0 < near.sum() < len(gpu) and core.redecoded == near.sum()
+    for r, before, n in zip(rows, gpu, near, strict=True):
+        if n:
+            assert r.decoder == "pil"
+            assert r.p_fake == pytest.approx(by_pil[r.path].p_fake, abs=1e-5)
+        else:
+            assert r.decoder == "dali" and r.p_fake == pytest.approx(before.p_fake, abs=1e-5)
 
 
 def test_fp16_autocast_against_fp32(tiny_model, corpus):

@@ -47,9 +47,10 @@ def _scan(model, paths, **kw):
 def corpus_rows(tiny_model, corpus):
     valid, broken = corpus
     paths = valid + list(broken)
+    # DALI as it decodes (no guard): what is compared here is its own output
     return {
         dec: _scan(tiny_model, paths, decoder=dec, runtime="torch", precision="fp32",
-                   batch_size=64)
+                   batch_size=64, dali_guard=False)
         for dec in ("pil", "dali")
     }
 
@@ -81,6 +82,41 @@ def test_dali_and_pil_decoders_agree_on_every_valid_image(corpus, corpus_rows):
           f"mean {delta.mean():.2e}")
     assert delta.max() < DALI_VS_PIL_TOL
     assert [pil[p].label for p in valid] == [dali[p].label for p in valid]
+
+
+def test_dali_guard_gives_the_reference_verdicts_near_the_threshold(tiny_model, corpus,
+                                                                     corpus_rows):
+    """With the guard (the default), an image DALI decoded and scored within
+    ``DALI_VERDICT_MARGIN`` of the threshold is decoded again by the reference path and scored
+    again: its row is the Pillow decoder's (score, verdict, ``decoder``); one scored farther
+    away keeps DALI's. The threshold is put among the scores so that both happen."""
+    from fakescan.scanner.decoders import DALI_VERDICT_MARGIN
+    from fakescan.scanner.runtimes import log_odds, near_threshold
+
+    valid, _ = corpus
+    pil = {r.path: r for r in corpus_rows["pil"]}
+    raw = {r.path: r for r in corpus_rows["dali"]}
+    by_dali = [p for p in valid if raw[p].decoder == "dali"]
+    lo = log_odds([raw[p].p_fake for p in by_dali])
+    # the scores above the median are near it, the others not
+    thr = float(1 / (1 + np.exp(-(np.median(lo) + DALI_VERDICT_MARGIN))))
+    opts = ScanOptions(model=str(tiny_model), device="cpu", decoder="dali", runtime="torch",
+                       precision="fp32", batch_size=64, threshold=thr)
+    core = build_core(opts, "cpu")
+    try:
+        rows = {r.path: r for rows in scan_batches(core, by_dali, 64) for r in rows}
+    finally:
+        core.decoder.close()
+    near = near_threshold(np.array([raw[p].p_fake for p in by_dali]), thr, DALI_VERDICT_MARGIN)
+    assert 0 < near.sum() < len(by_dali), "the threshold should split the scores"
+    assert core.redecoded == near.sum()
+    for p, n in zip(by_dali, near, strict=True):
+        r = rows[p]
+        if n:
+            assert r.decoder == "pil" and r.p_fake == pytest.approx(pil[p].p_fake, abs=1e-6)
+            assert r.label == ("fake" if pil[p].p_fake >= thr else "real")
+        else:
+            assert r.decoder == "dali" and r.p_fake == pytest.approx(raw[p].p_fake, abs=1e-6)
 
 
 def test_reduce_on_decode_keeps_verdicts(tiny_model, corpus):

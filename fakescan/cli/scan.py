@@ -70,6 +70,10 @@ def scan_cmd(
         metavar="N", help="Decode worker processes [default: one per core].")] = None,
     no_reduce: Annotated[bool, typer.Option(
         "--no-reduce", help="Decode JPEGs at full size (no reduce-on-decode).")] = False,
+    no_dali_guard: Annotated[bool, typer.Option(
+        "--no-dali-guard", help="DALI: keep its scores near the threshold as they are (by "
+        "default those files are decoded again by Pillow, so verdicts are --decoder pil's)."
+    )] = False,
     max_pixels: Annotated[int | None, typer.Option(
         metavar="N", help="Refuse images with more pixels (decompression bombs).")] = None,
     timeout: Annotated[float, typer.Option(
@@ -121,6 +125,7 @@ def scan_cmd(
     opts = ScanOptions(model=model or None, decoder=decoder, runtime=runtime,
                        device=device, precision=precision, batch_size=batch_size,
                        threshold=threshold, workers=workers, reduce=not no_reduce,
+                       dali_guard=not no_dali_guard,
                        max_pixels=max_pixels, timeout=timeout or None, per_face=per_face,
                        face_fallback=when_no_face == NoFace.whole, engine=engine,
                        ray_address=ray_address, ray_actors=ray_actors,

@@ -19,6 +19,7 @@ from fakescan.choices import DecoderName
 from fakescan.device import cuda_index, resolve_device
 from fakescan.errors import UsageError
 from fakescan.scanner.decoders import (
+    DALI_VERDICT_MARGIN,
     DaliDecoder,
     Decoded,
     DecodeOptions,
@@ -29,7 +30,7 @@ from fakescan.scanner.decoders import (
 from fakescan.scanner.model import ScanModel, resolve_scan_model
 from fakescan.scanner.options import ScanOptions
 from fakescan.scanner.rows import Row
-from fakescan.scanner.runtimes import Runtime, make_runtime
+from fakescan.scanner.runtimes import Runtime, make_runtime, near_threshold
 
 
 def batched(it: Iterable[str], n: int) -> Iterator[list[str]]:
@@ -42,18 +43,23 @@ class ScanCore:
     """Decoded batch (or paths, or bytes) in, one ``Row`` per input out, in input order."""
 
     def __init__(self, sm: ScanModel, runtime: Runtime, decoder: Decoder,
-                 threshold: float | None = None, per_face: bool = False) -> None:
+                 threshold: float | None = None, per_face: bool = False,
+                 dali_guard: bool = True) -> None:
         self.sm = sm
         self.runtime = runtime
         self.decoder = decoder
         self.threshold = sm.card.threshold if threshold is None else float(threshold)
         self.per_face = per_face
+        self.dali_guard = dali_guard
+        self.redecoded = 0  # images DALI decoded that the reference path decoded again
 
     def rows(self, dec: Decoded) -> list[Row]:
         """One row per item; a face model's file is judged by its most suspicious face (or,
         with ``per_face``, gets one row per face)."""
         card = self.sm.card
         probs = self.runtime(dec.images) if dec.ok else np.zeros((0, len(card.labels)))
+        if self.dali_guard:
+            probs = self._as_reference(dec, probs)
         p_fake, verdict = card.p_fake(probs), card.verdict(probs, self.threshold)
         inputs: dict[int, list[int]] = {}
         for k, i in enumerate(dec.ok):
@@ -80,6 +86,25 @@ class ScanCore:
                                p_fake=float(p_fake[k]), threshold=self.threshold, **common,
                                **face))
         return out
+
+    def _as_reference(self, dec: Decoded, probs: np.ndarray) -> np.ndarray:
+        """Images DALI decoded whose score lies within ``DALI_VERDICT_MARGIN`` of the
+        threshold, decoded again by the reference path and scored again: their verdicts are
+        then the ones ``--decoder pil`` gives (the row says ``pil``). Where the reference path
+        fails on a file DALI read, DALI's score stands."""
+        near = near_threshold(self.sm.card.p_fake(probs), self.threshold, DALI_VERDICT_MARGIN)
+        ks = [int(k) for k in np.flatnonzero(near) if dec.items[dec.ok[k]].decoder == "dali"]
+        if not ks:
+            return probs
+        again = self.decoder.reference_inputs([dec.items[dec.ok[k]].path for k in ks])
+        redo = [(k, x) for k, x in zip(ks, again, strict=True) if x is not None]
+        if redo:
+            probs = probs.copy()
+            probs[[k for k, _ in redo]] = self.runtime(np.stack([x for _, x in redo]))
+            for k, _ in redo:
+                dec.items[dec.ok[k]].decoder = DecoderName.pil.value
+            self.redecoded += len(redo)
+        return probs
 
     def __call__(self, paths: list[str]) -> list[Row]:
         return self.rows(self.decoder.decode(paths))
@@ -137,7 +162,7 @@ def build_core(opts: ScanOptions, device: str, sm: ScanModel | None = None) -> S
     except BaseException:
         decoder.close()
         raise
-    return ScanCore(sm, runtime, decoder, opts.threshold, opts.per_face)
+    return ScanCore(sm, runtime, decoder, opts.threshold, opts.per_face, opts.dali_guard)
 
 
 def scan_batches(core: ScanCore, paths: Iterable[str], batch_size: int) -> Iterator[list[Row]]:

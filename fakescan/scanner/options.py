@@ -22,6 +22,9 @@ class ScanOptions:
     decoder: DecoderName = DecoderName.auto
     workers: int | None = None  # decode processes (default: one per core)
     reduce: bool = True  # JPEG reduce-on-decode (PIL decoder)
+    # DALI: images scored near the threshold decoded again by the reference path, so that
+    # verdicts are the Pillow decoder's (``decoders.DALI_VERDICT_MARGIN``)
+    dali_guard: bool = True
     max_pixels: int | None = None
     max_bytes: int | None = None
     timeout: float | None = DECODE_TIMEOUT_S  # seconds one file may take (decode workers)
