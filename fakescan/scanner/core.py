@@ -93,7 +93,8 @@ class ScanCore:
         then the ones ``--decoder pil`` gives (the row says ``pil``). Where the reference path
         fails on a file DALI read, DALI's score stands."""
         near = near_threshold(self.sm.card.p_fake(probs), self.threshold, DALI_VERDICT_MARGIN)
-        ks = [int(k) for k in np.flatnonzero(near) if dec.items[dec.ok[k]].decoder == "dali"]
+        ks = [int(k) for k in np.flatnonzero(near)
+              if dec.items[dec.ok[k]].decoder == DecoderName.dali.value]
         if not ks:
             return probs
         again = self.decoder.reference_inputs([dec.items[dec.ok[k]].path for k in ks])
