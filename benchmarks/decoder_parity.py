@@ -34,10 +34,6 @@ SCANS = {"pil": ["--decoder", "pil"], "dali_raw": ["--decoder", "dali", "--no-da
          "dali_guarded": ["--decoder", "dali"]}
 
 
-def logit(p: np.ndarray) -> np.ndarray:
-    return np.log(p / (1 - p))
-
-
 def scan(folders: list[Path], flags: list[str], model: str | None, out: Path) -> dict:
     cmd = [sys.executable, "-m", "fakescan", "scan", *map(str, folders), *flags, "--runtime",
            "onnx", "--precision", "fp32", "--out", str(out), "--overwrite", "--quiet"]
@@ -52,6 +48,8 @@ def scan(folders: list[Path], flags: list[str], model: str | None, out: Path) ->
 def compare(ref: dict, other: dict, folder: Path) -> dict:
     from sklearn.metrics import roc_auc_score
 
+    from fakescan.scanner.runtimes import log_odds
+
     paths = [p for p, r in ref.items() if Path(p).is_relative_to(folder) and r["status"] == "ok"
              and other[p]["status"] == "ok"]
     a = np.array([float(ref[p]["p_fake"]) for p in paths])
@@ -59,8 +57,8 @@ def compare(ref: dict, other: dict, folder: Path) -> dict:
     thr = float(ref[paths[0]]["threshold"])
     y = np.array([0 if "/real/" in p else 1 for p in paths])
     keep = (np.minimum(a, b) > 1e-3) & (np.maximum(a, b) < 1 - 1e-3)
-    d = np.abs(logit(a[keep]) - logit(b[keep]))
-    near = np.abs(logit(a[keep]) - logit(np.float64(thr))) < 2
+    d = np.abs(log_odds(a[keep]) - log_odds(b[keep]))
+    near = np.abs(log_odds(a[keep]) - log_odds(thr)) < 2
     return {"files": len(paths),
             "verdicts_differ": int(sum(ref[p]["label"] != other[p]["label"] for p in paths)),
             "max_logit_change_near_threshold": float(d[near].max()) if near.any() else None,

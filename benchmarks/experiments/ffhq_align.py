@@ -8,28 +8,27 @@ For each real photo (the first ``--n`` of each folder, shuffled with seed 0, whe
 face): the face aligned as FFHQ aligns its photos (the quad built from the eyes and the mouth
 by FFHQ's own recipe, Karras et al. 2019, with reflected borders; then the shared FFHQ
 folders' central 800/1024 crop, 300 px bicubic, JPEG q90) and, as the control, the whole photo
-brought to the same 300 px JPEG q90. Both sets go through ``fakescan scan`` (onnxruntime
-fp32, the model's threshold), and the script prints, per folder, the mean fake score and the
-share called fake, as they are against aligned. Every StyleGAN2 fake the detector learned from
-is FFHQ-framed and most of its real sources are not, so if framing were a shortcut, aligned
-reals would score higher.
+brought to the same 300 px JPEG q90. Both sets go through the scan (``fakescan.scan``,
+onnxruntime fp32, the model's threshold), and the script prints, per folder, the mean fake
+score and the share called fake, as they are against aligned. Every StyleGAN2 fake the
+detector learned from is FFHQ-framed and most of its real sources are not, so if framing
+were a shortcut, aligned reals would score higher.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "datasets"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from candidates import SHARED  # noqa: E402
+
 FOLDERS = (SHARED / "utkface-real", SHARED / "hard-fake-vs-real-faces" / "real")
 SIZE, QUALITY, CENTRAL = 300, 90, 800 / 1024
 
@@ -76,13 +75,12 @@ def make_pairs(folder: Path, n: int, out: Path) -> int:
 
 
 def scored(folder: Path, model: str | None) -> tuple[np.ndarray, float]:
-    out = folder.with_suffix(".csv")
-    cmd = [sys.executable, "-m", "fakescan", "scan", str(folder), "--runtime", "onnx",
-           "--precision", "fp32", "--out", str(out), "--overwrite", "--quiet"]
-    subprocess.run(cmd + (["--model", model] if model else []), check=False,
-                   stdout=subprocess.DEVNULL)
-    rows = sorted(csv.DictReader(out.open()), key=lambda r: Path(r["path"]).name)
-    return np.array([float(r["p_fake"]) for r in rows]), float(rows[0]["threshold"])
+    """The scan's fake scores of ``folder``'s files, in name order, and its threshold."""
+    import fakescan
+
+    rows = sorted(fakescan.scan([str(folder)], model, device="cpu", runtime="onnx",
+                                precision="fp32"), key=lambda r: Path(r.path).name)
+    return np.array([r.p_fake for r in rows]), rows[0].threshold
 
 
 def main() -> int:
