@@ -107,6 +107,9 @@ class Recipe:
     # self-blended pseudo-fakes: each training real with a detectable face also appears as a
     # fake, blended onto itself inside a face mask (``fakescan.train.selfblend``)
     self_blend: bool = False
+    # balanced sampling with each drawn sample's group partner of the other class in the same
+    # batch (a face swap beside the real video it was made from: ``PairedSampler``)
+    pair_groups: bool = False
     # threshold policy: None = Youden's J on validation; a number = the most sensitive threshold
     # whose false-positive rate on validation reals stays at or under it
     max_fpr: float | None = None

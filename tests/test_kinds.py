@@ -212,3 +212,50 @@ def test_eval_writes_per_kind_rows(tiny_model, synth_small, tmp_path):
     assert set(m["ood_by_kind"]) == {"faceswap", "real"}
     assert m["ood_by_kind"]["faceswap"]["fakes"] == sum(
         1 for p in (ood / "fake").iterdir())
+
+
+def test_pair_groups_draws_each_fake_beside_its_real_and_keeps_classes_equal(swaps,
+                                                                             synth_small):
+    from fakescan.train.data import PairedSampler, balance_weights, group_partners
+
+    train = load_dataset(swaps, ratios=(0.6, 0.2, 0.2), seed=3).splits["train"]
+    other = [s for s in load_dataset(synth_small).splits["train"]]  # no groups
+    samples = train + other
+    partners = group_partners(samples)
+    for s, ps in zip(samples, partners, strict=True):  # the same group, the other class
+        assert all(samples[j].group == s.group and samples[j].label != s.label for j in ps)
+        assert bool(ps) == (s in train)  # every swap has its real, every real a fake here
+    targets = [("real", "fake").index(s.label) for s in samples]
+    weights = balance_weights(samples, {swaps.name: 3})
+    n = 40_000
+    idx = list(PairedSampler(weights, partners, n, torch.Generator().manual_seed(0), targets))
+    assert len(idx) == n
+    # a partnered draw is followed at once by one of its partners
+    i, pairs = 0, 0
+    while i < n - 1:
+        if partners[idx[i]]:
+            assert idx[i + 1] in partners[idx[i]]
+            i, pairs = i + 2, pairs + 1
+        else:
+            i += 1
+    assert pairs > n // 10
+    # the classes still weigh the same, and the grouped source keeps its share of each class
+    share_fake = sum(targets[j] for j in idx) / n
+    assert abs(share_fake - 0.5) < 0.02
+    plain = list(torch.utils.data.WeightedRandomSampler(weights, n,
+                                                        generator=torch.Generator().manual_seed(0)))
+    in_swaps = [samples[j] in train for j in idx].count(True) / n
+    in_swaps_plain = [samples[j] in train for j in plain].count(True) / n
+    assert abs(in_swaps - in_swaps_plain) < 0.05
+
+
+def test_pair_groups_trains_and_refuses_data_without_groups(swaps, synth_small, tmp_path):
+    r = run_cli("train", "--model", "simplecnn", "--data", swaps, "--out", tmp_path / "p",
+                "--epochs", "1", "--batch-size", "8", "--workers", "0", "--pair-groups")
+    assert r.returncode == 0, r.stderr
+    assert "drawn beside a partner" in r.stderr
+    assert json.loads((tmp_path / "p" / "config.json").read_text())["recipe"]["pair_groups"]
+    r = run_cli("train", "--model", "simplecnn", "--data", synth_small, "--out", tmp_path / "q",
+                "--epochs", "1", "--workers", "0", "--pair-groups")
+    assert r.returncode == 2 and "--pair-groups: no training image has a partner" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "q").exists()

@@ -57,7 +57,7 @@ _RUN_SETTINGS = {
     **{k: f"recipe.{k}" for k in (
         "batch_size", "lr", "head_lr", "weight_decay", "warmup_epochs", "patience", "augment",
         "blur_jpeg", "sharpness_jitter", "sharpness_match", "scale_jitter", "grayscale", "zoom",
-        "reencode", "self_blend", "balance", "max_fpr", "seed")},
+        "reencode", "self_blend", "pair_groups", "balance", "max_fpr", "seed")},
     **{k: f"arch_options.{k}" for k in ("padding", "extra_block", "input_filter", "views")},
     **{k: k for k in ("crop", "face_margin", "input_size", "ratios", "groups", "split_seed",
                       "steps_per_epoch")},
@@ -139,6 +139,10 @@ def train_cmd(
         "--self-blend", help="Add a self-blended pseudo-fake of every training real (the face "
         "blended onto itself after a small colour/scale change: face-swap traces without a "
         "swapper).")] = False,
+    pair_groups: Annotated[bool, typer.Option(
+        "--pair-groups", help="Draw each training image beside one of its group's images of "
+        "another class, in the same batch (a face swap beside the real video it was made "
+        "from; DFDC's pairs.csv or --groups gives the groups).")] = False,
     balance: Annotated[bool | None, typer.Option(
         "--balance/--no-balance", help="Sample every class, and every source within a class, "
         "equally [default: on with several sources].")] = None,
@@ -214,7 +218,8 @@ def train_cmd(
         blur_jpeg=blur_jpeg or None, sharpness_jitter=sharpness_jitter or None,
         sharpness_match=sharpness_match or None, scale_jitter=scale_jitter, grayscale=grayscale,
         max_fpr=max_fpr, seed=seed, zoom=zoom, reencode=reencode, balance=balance,
-        self_blend=self_blend or None, source_weights=_source_weights(source_weight))
+        self_blend=self_blend or None, pair_groups=pair_groups or None,
+        source_weights=_source_weights(source_weight))
     from fakescan.store import models_dir
 
     cfg = TrainConfig(

@@ -228,13 +228,93 @@ def balance_weights(samples: list[Sample],
     return torch.tensor(w, dtype=torch.double)
 
 
+def group_partners(samples: list[Sample]) -> list[list[int]]:
+    """For each sample, the indices of the samples of its group with another label (a face
+    swap's real video, the fakes made from a real): [] where it has none."""
+    by_group: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        if s.group:
+            by_group.setdefault(s.group, []).append(i)
+    return [[j for j in by_group.get(s.group, ()) if samples[j].label != s.label]
+            if s.group else [] for s in samples]
+
+
+class PairedSampler(torch.utils.data.Sampler[int]):
+    """Weighted draws with replacement, each drawn sample that has partners
+    (``group_partners``) followed at once by one of them, so a fake and the real it was made
+    from land in one batch and the gradient compares them. ``n`` indices an epoch.
+
+    A partnered sample's draw weight is halved, since each of its draws brings two images, so
+    a pair is seen as often as its two images were under ``weights`` on average; the
+    unpartnered samples of each class are then scaled so that every class still weighs the
+    same in an epoch (``targets``: each sample's class)."""
+
+    def __init__(self, weights: torch.Tensor, partners: list[list[int]], n: int,
+                 generator: torch.Generator, targets: list[int] | None = None) -> None:
+        self.partners = partners
+        draw = weights.double() * torch.tensor([0.5 if p else 1.0 for p in partners],
+                                               dtype=torch.double)
+        if targets is not None:
+            draw = _rebalance(draw, partners, targets)
+        self.weights = draw
+        self.n = n
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        out = 0
+        while out < self.n:
+            draws = torch.multinomial(self.weights, self.n, replacement=True,
+                                      generator=self.generator).tolist()
+            for i in draws:
+                yield i
+                out += 1
+                if out >= self.n:
+                    return
+                if self.partners[i]:
+                    k = int(torch.randint(len(self.partners[i]), (), generator=self.generator))
+                    yield self.partners[i][k]
+                    out += 1
+                    if out >= self.n:
+                        return
+
+
+def _rebalance(draw: torch.Tensor, partners: list[list[int]],
+               targets: list[int]) -> torch.Tensor:
+    """``draw`` with each class's unpartnered weights scaled so that the classes' expected
+    shares of the images drawn (a partnered draw counting its partner too) are equal; as it
+    was where a class has no unpartnered samples to scale."""
+    seen = draw.clone()  # expected images per sample, per unit of draws
+    for i, ps in enumerate(partners):
+        for j in ps:
+            seen[j] += draw[i] / len(ps)
+    classes = sorted(set(targets))
+    t = torch.tensor(targets)
+    free = torch.tensor([not p for p in partners])
+    paired_c = {c: float(seen[(t == c) & ~free].sum()) for c in classes}
+    free_c = {c: float(seen[(t == c) & free].sum()) for c in classes}
+    share = float(seen.sum()) / len(classes)
+    if any(free_c[c] <= 0 or paired_c[c] >= share for c in classes):
+        return draw
+    out = draw.clone()
+    for c in classes:
+        out[(t == c) & free] *= (share - paired_c[c]) / free_c[c]
+    return out
+
+
 def make_loader(ds: ImageSamples, batch_size: int, *, shuffle: bool, seed: int, workers: int,
-                pin: bool, weights: torch.Tensor | None = None) -> torch.utils.data.DataLoader:
+                pin: bool, weights: torch.Tensor | None = None,
+                partners: list[list[int]] | None = None) -> torch.utils.data.DataLoader:
     """Batches of ``ds``; with ``weights``, an epoch of ``len(ds)`` draws (with replacement)
-    in proportion to them."""
+    in proportion to them; with ``partners`` as well, each draw brings a partner along
+    (``PairedSampler``)."""
     g = torch.Generator().manual_seed(seed)
     sampler = None
-    if weights is not None:
+    if weights is not None and partners is not None:
+        sampler = PairedSampler(weights, partners, len(ds), g, ds.targets)
+    elif weights is not None:
         sampler = torch.utils.data.WeightedRandomSampler(weights, len(ds), replacement=True,
                                                          generator=g)
     return torch.utils.data.DataLoader(

@@ -37,6 +37,7 @@ from fakescan.train.data import (
     ImageSamples,
     balance_weights,
     class_transforms,
+    group_partners,
     make_loader,
     preload,
     should_cache,
@@ -218,6 +219,7 @@ class _Run:
     train_ds: Any
     valid_loader: Any
     weights: Any  # balanced-sampling weights, or None
+    partners: Any  # group_partners for --pair-groups, or None
     workers: int
     pretrained_from: str | None
     n_sources: int
@@ -364,6 +366,9 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     split_seed = _split_seed(cfg, recipe)
     ds, train_s, valid_s = _splits(cfg, split_seed)
     _check_source_weights(recipe, {(s.source, s.label) for s in train_s})
+    if recipe.pair_groups and recipe.augment and not any(group_partners(train_s)):
+        raise UsageError("--pair-groups: no training image has a partner of another class "
+                         "in its group (a groups file or DFDC's pairs.csv gives them)")
     model = spec.build(num_classes=len(ds.classes), **arch_options)
     if pp.input_size != spec.preprocess.input_size:
         _check_takes_size(model, cfg.arch, pp.input_size, spec.preprocess.input_size)
@@ -407,6 +412,15 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     valid_ds = ImageSamples(valid_s, ds.classes, pp, None, valid_cache)
     n_sources = len({s.source for s in train_s})
     balance = recipe.balance if recipe.balance is not None else n_sources > 1
+    weights = balance_weights(train_s, recipe.source_weights) if balance else None
+    partners = None
+    if recipe.pair_groups and recipe.augment:
+        partners = group_partners(train_s)
+        paired = sum(bool(p) for p in partners)
+        if weights is None:
+            weights = torch.ones(len(train_s), dtype=torch.double)
+        console.print(f"pair-groups: {paired} training images drawn beside a partner of "
+                      "another class from their group", highlight=False)
     valid_loader = make_loader(valid_ds, recipe.batch_size * 2, shuffle=False, seed=0,
                                workers=0 if cache else workers, pin=device.type == "cuda")
     total, trainable = count_parameters(model)
@@ -421,7 +435,7 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     out.mkdir(parents=True, exist_ok=True)  # (after every check: a refused run leaves nothing)
     return _Run(cfg, recipe, arch_options, out, pp, ds, train_s, valid_s, model, device, dtype,
                 opt, sched, scaler, [g["lr"] for g in opt.param_groups], train_ds, valid_loader,
-                balance_weights(train_s, recipe.source_weights) if balance else None, workers,
+                weights, partners, workers,
                 pretrained_from, n_sources, split_seed)
 
 
@@ -558,7 +572,8 @@ def _run_epoch(run: _Run, epoch: int, console: Console) -> dict[str, Any]:
     epoch_seed = recipe.seed * 100_003 + epoch
     torch.manual_seed(epoch_seed)
     loader = make_loader(run.train_ds, recipe.batch_size, shuffle=True, seed=epoch_seed,
-                         workers=run.workers, pin=run.device.type == "cuda", weights=run.weights)
+                         workers=run.workers, pin=run.device.type == "cuda", weights=run.weights,
+                         partners=run.partners)
     n_batches = len(loader) if run.cfg.steps_per_epoch is None else min(
         len(loader), run.cfg.steps_per_epoch)
     t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
