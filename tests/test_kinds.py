@@ -219,7 +219,7 @@ def test_pair_groups_draws_each_fake_beside_its_real_and_keeps_classes_equal(swa
     from fakescan.train.data import PairedSampler, balance_weights, group_partners
 
     train = load_dataset(swaps, ratios=(0.6, 0.2, 0.2), seed=3).splits["train"]
-    other = [s for s in load_dataset(synth_small).splits["train"]]  # no groups
+    other = load_dataset(synth_small).splits["train"]  # no groups
     samples = train + other
     partners = group_partners(samples)
     for s, ps in zip(samples, partners, strict=True):  # the same group, the other class

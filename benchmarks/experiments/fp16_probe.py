@@ -21,6 +21,7 @@ from candidates import SHARED  # noqa: E402
 
 from fakescan.data.layouts import load_sources  # noqa: E402
 from fakescan.device import pick_device  # noqa: E402
+from fakescan.scanner.runtimes import log_odds  # noqa: E402
 from fakescan.store import load_model  # noqa: E402
 from fakescan.train.evaluate import known_samples, score_samples  # noqa: E402
 
@@ -44,7 +45,7 @@ def main() -> int:
         return np.log(p[:, fake]) - np.log(p[:, real])
 
     a, b = margins(None), margins(torch.float16)
-    thr = np.log(lm.card.threshold / (1 - lm.card.threshold))
+    thr = log_odds(lm.card.threshold)
     d, near = np.abs(a - b), np.abs(a - thr) < 2
     print(f"fp16 against fp32 on {len(a)} images: log-odds change within 2 of the threshold "
           f"{d[near].max():.3f}, anywhere {d.max():.3f}, mean {d.mean():.4f}; verdicts turned "

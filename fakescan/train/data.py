@@ -8,6 +8,8 @@ device, with the model's ``Preprocess``.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
@@ -250,13 +252,11 @@ class PairedSampler(torch.utils.data.Sampler[int]):
     same in an epoch (``targets``: each sample's class)."""
 
     def __init__(self, weights: torch.Tensor, partners: list[list[int]], n: int,
-                 generator: torch.Generator, targets: list[int] | None = None) -> None:
+                 generator: torch.Generator, targets: list[int]) -> None:
         self.partners = partners
         draw = weights.double() * torch.tensor([0.5 if p else 1.0 for p in partners],
                                                dtype=torch.double)
-        if targets is not None:
-            draw = _rebalance(draw, partners, targets)
-        self.weights = draw
+        self.weights = _rebalance(draw, partners, targets)
         self.n = n
         self.generator = generator
 
@@ -264,21 +264,16 @@ class PairedSampler(torch.utils.data.Sampler[int]):
         return self.n
 
     def __iter__(self):
-        out = 0
-        while out < self.n:
-            draws = torch.multinomial(self.weights, self.n, replacement=True,
-                                      generator=self.generator).tolist()
-            for i in draws:
+        return itertools.islice(self._stream(), self.n)
+
+    def _stream(self):
+        while True:
+            for i in torch.multinomial(self.weights, self.n, replacement=True,
+                                       generator=self.generator).tolist():
                 yield i
-                out += 1
-                if out >= self.n:
-                    return
                 if self.partners[i]:
                     k = int(torch.randint(len(self.partners[i]), (), generator=self.generator))
                     yield self.partners[i][k]
-                    out += 1
-                    if out >= self.n:
-                        return
 
 
 def _rebalance(draw: torch.Tensor, partners: list[list[int]],

@@ -415,6 +415,7 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     weights = balance_weights(train_s, recipe.source_weights) if balance else None
     partners = None
     if recipe.pair_groups and recipe.augment:
+        # (on the list as it is now: a self-blended pseudo-fake keeps its real's group)
         partners = group_partners(train_s)
         paired = sum(bool(p) for p in partners)
         if weights is None:
