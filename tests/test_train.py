@@ -245,6 +245,33 @@ def test_init_fine_tunes_from_a_model_folders_weights(synth_small, tiny_model, t
                    for n, p in src.model.named_parameters())
 
 
+def test_a_fine_tune_draws_its_own_batches_and_resume_keeps_them(synth_small, tiny_model,
+                                                                  tmp_path):
+    from fakescan.train.fit import stream_seed
+
+    # tiny_model trained with this recipe and seed: seeded by the recipe alone, a fine-tune
+    # from it would draw the very batches and augmentations it was last trained on.
+    r = get_arch("simplecnn").recipe.replace(epochs=2, batch_size=16)
+    start = load_model(tiny_model).card
+    assert start.recipe["seed"] == r.seed and start.training["stream_seed"] == r.seed
+    full = train(TrainConfig("simplecnn", synth_small, tmp_path / "full", r, workers=0,
+                             init=str(tiny_model)))
+    assert full.training["stream_seed"] == stream_seed(r.seed, start.identity) != r.seed
+    assert len({stream_seed(0, "a@1"), stream_seed(0, "a@2"), stream_seed(1, "a@1")}) == 3
+    # Interrupted after one epoch and resumed, it keeps its stream and its starting point,
+    # and retraces the uninterrupted run.
+    train(TrainConfig("simplecnn", synth_small, tmp_path / "part", r.replace(epochs=1),
+                      workers=0, init=str(tiny_model)))
+    again = TrainConfig("simplecnn", synth_small, tmp_path / "part", r.replace(epochs=1),
+                        workers=0)
+    again.resume, again.resume_epochs = True, 2
+    resumed = train(again)
+    assert resumed.training["stream_seed"] == full.training["stream_seed"]
+    assert resumed.training["pretrained"] == full.training["pretrained"]
+    for ra, rb in zip(_history(tmp_path / "full"), _history(tmp_path / "part"), strict=True):
+        assert float(ra["val_loss"]) == pytest.approx(float(rb["val_loss"]), rel=1e-4, abs=1e-5)
+
+
 def test_init_refuses_another_network_or_a_clashing_flag(synth_small, tiny_model, tmp_path):
     base = ("train", "--data", synth_small, "--epochs", "1", "--workers", "0")
     for extra, msg in ((("--model", "salman", "--init", tiny_model),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -80,6 +81,10 @@ class TrainConfig:
     max_minutes: float | None = None  # no new epoch once this much wall time has passed
     init: str | None = None  # start from this model folder's weights (a name, path or default)
     split_seed: int | None = None  # the split's seed [recipe.seed; with init, init's split]
+    # batch order, augmentation and dropout [recipe.seed; with init, mixed with the start's
+    # identity (``stream_seed``); on --resume the run's own]
+    stream_seed: int | None = None
+    pretrained_from: str | None = None  # on --resume, where the run's weights started
     input_size: int | None = None  # train at this size [the architecture's]; any with init
     # the settings the user gave, as {key: how they gave it} (keys: "recipe.FIELD",
     # "arch_options.NAME" or a field of this config): --resume keeps the run's own settings
@@ -224,6 +229,7 @@ class _Run:
     pretrained_from: str | None
     n_sources: int
     split_seed: int
+    stream_seed: int
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -310,6 +316,9 @@ def _resumed(cfg: TrainConfig) -> tuple[TrainConfig, Recipe, dict[str, Any], Pre
         cfg, recipe=recipe, arch_options=dict(prev.arch_options), crop=pp.crop,
         face_margin=pp.face_margin, input_size=pp.input_size, ratios=tuple(d["ratios"]),
         split_seed=int(d.get("seed", recipe.seed)),
+        # (cards before it was recorded drew from the recipe's seed)
+        stream_seed=int(prev.training.get("stream_seed", recipe.seed)),
+        pretrained_from=prev.training.get("pretrained"),
         groups=Path(d["groups"]) if d.get("groups") else None,
         classes=cfg.classes if cfg.classes is not None else tuple(kept) if kept else None,
         steps_per_epoch=cfg.steps_per_epoch if steps is _UNSET else steps,
@@ -372,9 +381,10 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     model = spec.build(num_classes=len(ds.classes), **arch_options)
     if pp.input_size != spec.preprocess.input_size:
         _check_takes_size(model, cfg.arch, pp.input_size, spec.preprocess.input_size)
-    pretrained_from = None
+    pretrained_from, stream = cfg.pretrained_from, cfg.stream_seed
     if cfg.init is not None:  # (never with --resume: _resolved_recipe refuses it)
-        pretrained_from = _init_from(model, cfg, arch_options, ds.classes, pp)
+        pretrained_from, start = _init_from(model, cfg, arch_options, ds.classes, pp)
+        stream = stream_seed(recipe.seed, start)
     elif hasattr(model, "load_backbone") and not cfg.resume:
         from fakescan.train.pretrained import load_backbone_file, pretrained_state
 
@@ -437,14 +447,15 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     return _Run(cfg, recipe, arch_options, out, pp, ds, train_s, valid_s, model, device, dtype,
                 opt, sched, scaler, [g["lr"] for g in opt.param_groups], train_ds, valid_loader,
                 weights, partners, workers,
-                pretrained_from, n_sources, split_seed)
+                pretrained_from, n_sources, split_seed,
+                recipe.seed if stream is None else stream)
 
 
 def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
-               classes: tuple[str, ...], pp: Preprocess) -> str:
+               classes: tuple[str, ...], pp: Preprocess) -> tuple[str, str]:
     """Load ``cfg.init``'s weights (a model folder, a store name or ``default``) into
     ``model`` to fine-tune it; it must be the same network for the same classes and input.
-    Returns what the card records as the run's starting point."""
+    Returns what the card records as the run's starting point, and the start's identity."""
     from fakescan.store import load_model
 
     try:
@@ -466,7 +477,17 @@ def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
         raise UsageError(f"--init {src.folder} is not this run's network: it has "
                          + "; ".join(mismatch))
     model.load_state_dict(src.model.state_dict())
-    return f"{card.identity} ({src.folder})"
+    return f"{card.identity} ({src.folder})", card.identity
+
+
+def stream_seed(seed: int, start: str) -> int:
+    """The seed of a fine-tune's batch order, augmentation and dropout: ``seed`` mixed with
+    the identity of the weights it starts from. With ``seed`` alone, a fine-tune with its
+    start's own recipe and seed would draw, batch for batch, the very images and
+    augmentations that start was last trained on (its first epoch then fits what the weights
+    have already fit: 2026-11-27, the shipped default's stage 3 and the rounds after it)."""
+    digest = hashlib.sha256(f"{seed}|{start}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
 
 
 def _check_takes_size(model, arch: str, size: int, own: int) -> None:
@@ -570,7 +591,7 @@ def _run_epoch(run: _Run, epoch: int, console: Console) -> dict[str, Any]:
     """One pass over the training data, then validation; the history row."""
     recipe, model, opt = run.recipe, run.model, run.opt
     # Batch order, augmentation and dropout are seeded per epoch, so --resume retraces.
-    epoch_seed = recipe.seed * 100_003 + epoch
+    epoch_seed = run.stream_seed * 100_003 + epoch
     torch.manual_seed(epoch_seed)
     loader = make_loader(run.train_ds, recipe.batch_size, shuffle=True, seed=epoch_seed,
                          workers=run.workers, pin=run.device.type == "cuda", weights=run.weights,
@@ -651,6 +672,7 @@ def _card(run: _Run, state: dict[str, Any], metrics: dict[str, Any],
         "precision": dtype_name(run.dtype), "pretrained": run.pretrained_from,
         "input_size": run.pp.input_size,  # what the weights learned at (a card may score another)
         "steps_per_epoch": run.cfg.steps_per_epoch,  # a cap on batches per epoch (None: all)
+        "stream_seed": run.stream_seed,  # batch order and augmentation (--resume retraces it)
     }
     if "stopped_early" in state:
         training["stopped_early"] = state["stopped_early"]
