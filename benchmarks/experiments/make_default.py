@@ -36,6 +36,10 @@ fake), 4 epochs; the shipped weights are the soup and that run averaged, the thr
 again. The shipped stage 3 ran on this 2-core CPU from the packed default (float16 weights,
 ``--base default``; about 25 minutes, best epoch 1): "A class-specific source weight" in
 ``benchmarks/README.md``.
+Stages 2 and 3 were trained before a fine-tune's batch order and augmentation were seeded by
+its seed mixed with the identity of the weights it starts from (``fakescan.train.fit.
+stream_seed``, 2026-11-27): run today, they draw other batches than the shipped runs did, so
+expect figures in the range of the shipped ones, not the same digits.
 Packing: the weights as float16 safetensors (7.7 MB; biases and BatchNorm stay float32; every
 verdict on the validation images checked against the float32 model), the card, named
 ``fakescan-default``, and the int8 ONNX file (``fakescan export --int8``: parity checked on
