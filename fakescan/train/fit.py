@@ -381,7 +381,8 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     model = spec.build(num_classes=len(ds.classes), **arch_options)
     if pp.input_size != spec.preprocess.input_size:
         _check_takes_size(model, cfg.arch, pp.input_size, spec.preprocess.input_size)
-    pretrained_from, stream = cfg.pretrained_from, cfg.stream_seed
+    pretrained_from = cfg.pretrained_from
+    stream = recipe.seed if cfg.stream_seed is None else cfg.stream_seed
     if cfg.init is not None:  # (never with --resume: _resolved_recipe refuses it)
         pretrained_from, start = _init_from(model, cfg, arch_options, ds.classes, pp)
         stream = stream_seed(recipe.seed, start)
@@ -447,8 +448,7 @@ def _setup(cfg: TrainConfig, recipe: Recipe, arch_options: dict[str, Any], pp: P
     return _Run(cfg, recipe, arch_options, out, pp, ds, train_s, valid_s, model, device, dtype,
                 opt, sched, scaler, [g["lr"] for g in opt.param_groups], train_ds, valid_loader,
                 weights, partners, workers,
-                pretrained_from, n_sources, split_seed,
-                recipe.seed if stream is None else stream)
+                pretrained_from, n_sources, split_seed, stream)
 
 
 def _init_from(model, cfg: TrainConfig, arch_options: dict[str, Any],
