@@ -16,7 +16,10 @@ Policies, by how many of a source's n validation reals the threshold may call fa
 sits midway between two scores, passed by a new real with probability (k + 1/2) / (n + 1) for
 continuous scores); ``share``, the rule before it (k = floor(0.05 n): 5.05% expected on
 ciplab's 108 validation reals, 5.2% on UTKFace's 200); and ``conformal``, k = floor(0.05 (n +
-1)) - 1, under 5% whatever the scores ((k + 1) / (n + 1), split conformal prediction).
+1)) - 1, under 5% whatever the scores ((k + 1) / (n + 1), split conformal prediction); and
+``card``, the threshold the model's card records (a packed default as it ships: its threshold was
+set on the float32 weights' scores, and float16 scores can put the rule's midpoint elsewhere in
+the same gap).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import fakescan.train.metrics as metrics
+from fakescan.card import ModelCard
 from fakescan.data.kinds import source_kinds
 from fakescan.data.layouts import load_sources
 from fakescan.device import pick_device
@@ -47,9 +51,11 @@ ALLOWED = {"share": lambda n, b: int(np.floor(b * n + 1e-9)),
            "conformal": lambda n, b: max(int(np.floor(b * (n + 1) + 1e-9)) - 1, 0)}
 
 
-def threshold(s: dict[str, np.ndarray], pol: str) -> float:
+def threshold(s: dict[str, np.ndarray], pol: str, folder: Path) -> float:
     """``calibrate_threshold`` on the validation split, each source's reals allowed
-    ``ALLOWED[pol](n, BOUND)`` false alarms."""
+    ``ALLOWED[pol](n, BOUND)`` false alarms; for ``card``, the card's own threshold."""
+    if pol == "card":
+        return float(ModelCard.load(folder).threshold)
     return metrics.calibrate_threshold(s["valid_y"], s["valid_score"], BOUND, s["valid_source"],
                                        allowed=ALLOWED[pol])
 
@@ -84,9 +90,9 @@ def scores(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def row(name: str, s: dict[str, np.ndarray], pol: str) -> dict:
+def row(name: str, s: dict[str, np.ndarray], pol: str, folder: Path) -> dict:
     kind_of = dict(zip(s["kind_sources"].tolist(), s["kind_names"].tolist(), strict=True))
-    thr = threshold(s, pol)
+    thr = threshold(s, pol, folder)
     test = metrics.per_kind(s["test_y"], s["test_score"], s["test_source"], kind_of, thr)
     valid = metrics.per_kind(s["valid_y"], s["valid_score"], s["valid_source"], kind_of, thr)
     by_src = metrics.per_source(s["test_y"], s["test_score"], s["test_source"], thr)
@@ -118,7 +124,8 @@ def line(r: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+", help="NAME=MODEL_FOLDER")
-    ap.add_argument("--policies", default="mean,share,conformal")
+    ap.add_argument("--policies", default="mean,share,conformal",
+                    help="comma-separated: mean, share, conformal, card")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     rows = []
@@ -129,7 +136,7 @@ def main() -> None:
         name, _, folder = spec.partition("=")
         s = scores(Path(folder))
         for pol in args.policies.split(","):
-            rows.append(row(name, s, pol))
+            rows.append(row(name, s, pol, Path(folder)))
             print(line(rows[-1]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")

@@ -59,7 +59,7 @@ def main() -> int:
         for views in args.views.split(","):
             folder = carded(args.model, args.work / f"{size}_{views}", size, views)
             folders.append(folder)
-            rows.append(row(f"{size} px, {views}", scores(folder), "mean"))
+            rows.append(row(f"{size} px, {views}", scores(folder), "mean", folder))
             print(line(rows[-1]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
