@@ -210,7 +210,7 @@ def test_fused_conv_bn_matches_unfused():
     from fakescan.scanner.runtimes import fuse_conv_bn
 
     torch.manual_seed(0)
-    for arch, size in (("simplecnn", 128), ("resnet_ft", 64)):
+    for arch, size in (("simplecnn", 128), ("resnet_ft", 64), ("effnet_lite0", 64)):
         m = create_model(arch, num_classes=2).eval()
         for mod in m.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):  # non-trivial statistics
@@ -222,6 +222,26 @@ def test_fused_conv_bn_matches_unfused():
         assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in f.modules())
         with torch.no_grad():
             assert torch.allclose(m(x), f(x), atol=1e-4, rtol=1e-4), arch
+
+
+def test_same_pad_conv_pads_as_trained():
+    """EfficientNet-Lite's convolutions pad like TF's SAME, fixed by kernel and stride (one
+    more pixel at the bottom/right where the split is odd), whichever way the padding is
+    done: the convolution's own where the split is even, a padded copy where it is odd."""
+    import torch
+
+    from fakescan.nets.efficientnet import _SamePadConv
+
+    torch.manual_seed(0)
+    for k, stride, size in ((1, 1, 9), (3, 1, 10), (5, 1, 9), (3, 2, 10), (5, 2, 15), (3, 2, 9)):
+        conv = _SamePadConv(4, 6, k, stride)
+        total = max(k - stride, 0)
+        x = torch.randn(2, 4, size, size)
+        want = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(x, (total // 2, total - total // 2) * 2), conv.weight,
+            stride=stride)
+        with torch.no_grad():
+            assert torch.allclose(conv(x), want, atol=1e-5), (k, stride, size)
 
 
 # ----------------------------------------------------------------------------- kill + resume

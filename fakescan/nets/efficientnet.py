@@ -38,9 +38,14 @@ class _SamePadConv(nn.Conv2d):
     parameter names: ``<name>.weight``)."""
 
     def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(cin, cout, k, stride, 0, groups=groups, bias=False)
         total = max(k - stride, 0)
-        self.pad = (total // 2, total - total // 2, total // 2, total - total // 2)
+        # an even split is the convolution's own zero padding (no padded copy of the input:
+        # that copy was 15% of Lite0's time on a CPU); an odd one (stride 2) pads first
+        even = total % 2 == 0
+        super().__init__(cin, cout, k, stride, total // 2 if even else 0, groups=groups,
+                         bias=False)
+        self.pad = (0, 0, 0, 0) if even else (
+            total // 2, total - total // 2, total // 2, total - total // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if any(self.pad):
@@ -50,6 +55,10 @@ class _SamePadConv(nn.Conv2d):
 
 class MBConv(nn.Module):
     """Inverted residual block: expand 1x1 -> depthwise kxk -> project 1x1 (+ skip)."""
+
+    # (convolution, its BatchNorm): what a scan folds into one (``fuse_conv_bn``)
+    conv_bn_pairs = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
+                     ("_project_conv", "_bn2"))
 
     def __init__(self, k: int, stride: int, expand: int, cin: int, cout: int) -> None:
         super().__init__()
@@ -95,6 +104,8 @@ class EfficientNetLite(nn.Module):
     """EfficientNet-Lite features (1280 after global average pooling) + the seed head
     (1280 -> 256 -> ReLU -> Dropout 0.5 -> C). Everything is trainable; ``param_groups``
     gives the backbone ``lr`` and the head ``head_lr``. ``width``/``depth``: Lite1, Lite2."""
+
+    conv_bn_pairs = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))
 
     def __init__(self, num_classes: int = 2, width: float = 1.0, depth: float = 1.0) -> None:
         super().__init__()
