@@ -178,3 +178,31 @@ def test_a_card_scoring_another_input_size_never_runs_a_file_exported_at_the_old
     x = np.random.default_rng(0).integers(0, 256, (4, 3, size, size), dtype=np.uint8)
     want = make_runtime(sm, "torch", "cpu", "fp32")(x)
     assert np.abs(make_runtime(sm, "onnx", "cpu", "fp32")(x) - want).max() < 1e-4
+
+
+def test_the_fastest_runtime_is_remembered_and_measured_again_when_the_runtimes_change(
+        tiny_model, tmp_path, monkeypatch):
+    # --runtime auto times each candidate once per machine and model, and keeps the choice;
+    # new runtime code (RUNTIME_REVISION) or another library version times them again
+    import fakescan.cache
+    import fakescan.scanner.runtimes as runtimes
+    from fakescan.scanner.model import resolve_scan_model
+
+    monkeypatch.setattr(fakescan.cache, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(runtimes, "openvino_installed", lambda: False)
+    timed = []
+
+    def seconds(rt, x):
+        timed.append(rt.name)
+        return {"torch": 2.0, "onnx": 1.0}[getattr(rt, "fast", rt).name]
+
+    monkeypatch.setattr(runtimes, "_seconds_per_batch", seconds)
+    sm = resolve_scan_model(tiny_model)
+    assert make_runtime(sm, "auto", "cpu", "fp32").name == "onnx" and len(timed) == 2
+    assert make_runtime(sm, "auto", "cpu", "fp32").name == "onnx" and len(timed) == 2
+    monkeypatch.setattr(runtimes, "RUNTIME_REVISION", runtimes.RUNTIME_REVISION + 1)
+    make_runtime(sm, "auto", "cpu", "fp32")
+    assert len(timed) == 4
+    monkeypatch.setattr(runtimes, "_runtime_versions", lambda: "torch 99.0")
+    make_runtime(sm, "auto", "cpu", "fp32")
+    assert len(timed) == 6

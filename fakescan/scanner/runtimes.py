@@ -291,7 +291,8 @@ def make_runtime(sm: ScanModel, runtime: str = "auto", device: str = "auto",
     """``auto``: onnx for ``.onnx`` files; for model folders, the fastest of torch, onnx and,
     on a CPU, openvino (where installed) and onnx int8 (where a parity-checked int8 file
     exists) on this machine, measured once per (machine, device, batch size, precision,
-    weights) and remembered in the user cache (``autotune.json``); torch when precision is
+    weights, runtime code and library versions) and remembered in the user cache
+    (``autotune.json``); torch when precision is
     forced to bf16, onnx for int8. A bf16 runtime on a CPU comes behind a ``VerdictGuard``
     at ``threshold`` (default: the card's)."""
     if runtime not in names(RuntimeName):
@@ -332,12 +333,32 @@ def _seconds_per_batch(rt: Runtime, x: np.ndarray) -> float:
     return best(rt)
 
 
+# bumped when a runtime's own code changes what it costs (2: the torch runtime folds
+# EfficientNet-Lite's BatchNorms), so that a remembered choice is measured again
+RUNTIME_REVISION = 2
+
+
+def _runtime_versions() -> str:
+    """What a remembered timing depends on besides the machine and the model: the runtimes'
+    code (``RUNTIME_REVISION``) and the installed libraries that run it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = [f"fakescan-runtimes {RUNTIME_REVISION}"]
+    for pkg in ("torch", "onnxruntime-gpu", "onnxruntime", "openvino"):
+        try:
+            found.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            pass
+    return ",".join(found)
+
+
 def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
              threads: int | None = None, threshold: float | None = None) -> Runtime:
     dev = str(pick_device(device))
     options = candidates(sm, dev, precision)
     key = autotune_key(dev, str(batch_size), precision, sm.card.build_key, ",".join(options),
-                       f"guard {BF16_VERDICT_MARGIN}/{GUARD_SHARE}")  # a guard's cost changes
+                       f"guard {BF16_VERDICT_MARGIN}/{GUARD_SHARE}",  # a guard's cost changes
+                       _runtime_versions())
     choice = (remembered(key) or {}).get("runtime")
     if choice in options:
         name, prec = options[choice]
