@@ -207,10 +207,11 @@ def test_fused_conv_bn_matches_unfused():
     import torch
 
     from fakescan.nets import create_model
-    from fakescan.scanner.runtimes import fuse_conv_bn
+    from fakescan.scanner.runtimes import fuse_conv_bn, inference_form
 
     torch.manual_seed(0)
-    for arch, size in (("simplecnn", 128), ("resnet_ft", 64), ("effnet_lite0", 64)):
+    for arch, size in (("simplecnn", 128), ("resnet_ft", 64), ("effnet_lite0", 64),
+                       ("effnet_lite0", 65)):
         m = create_model(arch, num_classes=2).eval()
         for mod in m.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):  # non-trivial statistics
@@ -218,8 +219,9 @@ def test_fused_conv_bn_matches_unfused():
                 mod.running_var.uniform_(0.5, 2.0)
                 mod.weight.data.uniform_(0.5, 1.5)
         x = torch.randn(2, 3, size, size)
-        f = fuse_conv_bn(m)
+        f = inference_form(fuse_conv_bn(m))  # as the torch runtime scores
         assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in f.modules())
+        assert not any(any(getattr(x, "pad", ())) for x in f.modules())  # no padded copies
         with torch.no_grad():
             assert torch.allclose(m(x), f(x), atol=1e-4, rtol=1e-4), arch
 
@@ -242,6 +244,8 @@ def test_same_pad_conv_pads_as_trained():
             stride=stride)
         with torch.no_grad():
             assert torch.allclose(conv(x), want, atol=1e-5), (k, stride, size)
+            # the torch runtime's form of it: no padded copy, the same sums
+            assert torch.allclose(conv.for_inference()(x), want, atol=1e-5), (k, stride, size)
 
 
 # ----------------------------------------------------------------------------- kill + resume
