@@ -74,18 +74,26 @@ def resolve_model_dir(ref: str | Path | None) -> Path:
     raise ModelError(f"no model folder '{ref}' (expected a folder with {CARD_FILE}){hint}")
 
 
-def versions() -> dict[str, str]:
-    """Versions of the packages that decide what a model computes."""
+def package_versions(packages) -> dict[str, str]:
+    """The installed version of each of ``packages`` (distribution names); absent ones left
+    out."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version()}
-    for pkg in ("fakescan", "torch", "torchvision", "numpy", "pillow", "safetensors",
-                "onnx", "onnxruntime-gpu", "nvidia-dali-cuda130"):
+    out = {}
+    for pkg in packages:
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
             pass
     return out
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that decide what a model computes."""
+    return {"python": platform.python_version(),
+            **package_versions(("fakescan", "torch", "torchvision", "numpy", "pillow",
+                                "safetensors", "onnx", "onnxruntime-gpu",
+                                "nvidia-dali-cuda130"))}
 
 
 @dataclass(frozen=True)

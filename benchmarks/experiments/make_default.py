@@ -38,13 +38,13 @@ again. The shipped stage 3 ran on this 2-core CPU from the packed default (float
 ``benchmarks/README.md``.
 Stage 3 again, one epoch (2026-11-27): the packed stage-3 soup fine-tuned with ``REFINE``'s flags
 for one epoch (``--base PREV --refine-epochs 1``, ``PREV`` the default as commit b5c37a5
-shipped it, ``fakescan-default@61489c019a90``; 2.5 minutes on a 2-core AMD EPYC). That run
+shipped it, ``fakescan-default@61489c019a90``; 2.5 minutes on a 2-core AMD EPYC) and averaged
+with it, the threshold set again: it replaced the stage-3 soup under a rule written before it
+was trained ("Damage in the round, and a gentler round" in ``benchmarks/README.md``). That run
 was trained with ``fakescan train`` directly, with ``--precision fp32`` named; this script
-passes no precision, so ``auto`` picks bf16 on a CPU where bf16 trains faster
-and averaged with it, the threshold set again: it replaced the stage-3 soup under a rule
-written before it was trained ("Damage in the round, and a gentler round" in
-``benchmarks/README.md``). Training is deterministic on one CPU and not across CPUs: the same
-command on an Intel Xeon drew the same batches and gave other bits (and passed the same rule).
+passes no precision, so ``auto`` picks bf16 on a CPU where bf16 trains faster. Training is
+deterministic on one CPU and not across CPUs: the same command on an Intel Xeon drew the same
+batches and gave other bits (and passed the same rule).
 Stages 2 and 3 were trained before a fine-tune's batch order and augmentation were seeded by
 its seed mixed with the identity of the weights it starts from (``fakescan.train.fit.
 stream_seed``, 2026-11-27): run today, they draw other batches than the shipped runs did, so

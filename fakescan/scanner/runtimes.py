@@ -38,7 +38,8 @@ def fuse_conv_bn(model):
     attribute pairs (including ``downsample``), and the pairs a module names in its
     ``conv_bn_pairs`` (EfficientNet-Lite's ``_expand_conv``/``_bn0`` ...); the BatchNorm
     becomes ``Identity``. Unfolded, a BatchNorm under bf16 autocast runs in fp32 between two
-    casts: a third of Lite0's time on a CPU.
+    casts: the largest item of Lite0's time on a CPU (``benchmarks/README.md``, "Torch on a
+    CPU").
     """
     from torch import nn
     from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -353,15 +354,11 @@ RUNTIME_REVISION = 3
 def _runtime_versions() -> str:
     """What a remembered timing depends on besides the machine and the model: the runtimes'
     code (``RUNTIME_REVISION``) and the installed libraries that run it."""
-    from importlib.metadata import PackageNotFoundError, version
+    from fakescan.store import package_versions
 
-    found = [f"fakescan-runtimes {RUNTIME_REVISION}"]
-    for pkg in ("torch", "onnxruntime-gpu", "onnxruntime", "openvino"):
-        try:
-            found.append(f"{pkg} {version(pkg)}")
-        except PackageNotFoundError:
-            pass
-    return ",".join(found)
+    found = package_versions(("torch", "onnxruntime-gpu", "onnxruntime", "openvino"))
+    return ",".join([f"fakescan-runtimes {RUNTIME_REVISION}",
+                     *(f"{pkg} {v}" for pkg, v in found.items())])
 
 
 def _fastest(sm: ScanModel, device: str, precision: str, batch_size: int,
